@@ -1,0 +1,198 @@
+//! `as_completed`: futures in the order they finish (Python's `concurrent.futures.as_completed`).
+
+use crate::error::TimeoutError;
+use crate::future::waiter::{deadline_after, Ended, Notify};
+use crate::future::{Entry, Future};
+use crate::sync::{Condvar, Mutex};
+use std::borrow::Borrow;
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Yields the given futures as they finish (or are cancelled), each once.
+///
+/// - Futures already finished come first, in input order; the rest in completion order.
+/// - Duplicates are yielded once; futures of different executors, and standalone ones, mix.
+/// - Like Python's generator, nothing happens until the first `next()`, and `timeout` counts
+///   from there. When it passes with futures unfinished, the iterator yields one
+///   [`TimeoutError`] (`N (of M) futures unfinished`) and ends; the futures are untouched.
+/// - Each `next()` blocks until some future finishes; `timeout: None` waits forever.
+/// - A cancelled future is yielded once the executor has acknowledged the cancel (Python's
+///   `CANCELLED_AND_NOTIFIED`); a standalone future cancelled by hand needs
+///   [`Future::set_running_or_notify_cancel`].
+/// - Called on a worker of a thread pool with no timeout, futures of that pool that no worker
+///   has started are run right here rather than waited for, so a saturated pool cannot
+///   deadlock.
+///
+/// Pass the futures by value to get the only handles back (then
+/// [`into_result`](Future::into_result) moves values out), or by reference to keep yours.
+///
+/// ```
+/// use concurrent_futures::{as_completed, ThreadPoolExecutor};
+/// let pool = ThreadPoolExecutor::new(3).unwrap();
+/// let futures: Vec<_> = [3u64, 1, 2]
+///     .into_iter()
+///     .map(|n| pool.submit(|n| n * 10, n).unwrap())
+///     .collect();
+/// let mut results: Vec<u64> = as_completed(&futures, None)
+///     .map(|f| *f.unwrap().result(None).unwrap())
+///     .collect();
+/// results.sort();
+/// assert_eq!(results, [10, 20, 30]);
+/// ```
+pub fn as_completed<T, I>(futures: I, timeout: Option<Duration>) -> AsCompleted<T>
+where
+    I: IntoIterator,
+    I::Item: Borrow<Future<T>>,
+{
+    AsCompleted {
+        input: Some(futures.into_iter().map(|f| f.borrow().clone()).collect()),
+        timeout,
+        deadline: None,
+        ready: VecDeque::new(),
+        waiting: Vec::new(),
+        queue: Arc::new(Completions::default()),
+        remaining: 0,
+        total: 0,
+        finished: false,
+    }
+}
+
+/// Tokens of futures that finished, in finishing order.
+#[derive(Default)]
+struct Completions {
+    done: Mutex<VecDeque<usize>>,
+    cond: Condvar,
+}
+
+impl Notify for Completions {
+    fn notify(&self, token: usize, _ended: Ended) {
+        self.done.lock().push_back(token);
+        self.cond.notify_one();
+    }
+}
+
+/// The iterator returned by [`as_completed`].
+pub struct AsCompleted<T> {
+    input: Option<Vec<Future<T>>>,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    ready: VecDeque<Future<T>>,
+    /// Registered futures by token; `None` once yielded.
+    waiting: Vec<Option<Future<T>>>,
+    queue: Arc<Completions>,
+    remaining: usize,
+    total: usize,
+    finished: bool,
+}
+
+impl<T> AsCompleted<T> {
+    /// The first `next()`: deduplicate, split finished from pending, register on the pending.
+    fn start(&mut self, input: Vec<Future<T>>) {
+        self.deadline = deadline_after(self.timeout);
+        let mut seen = HashSet::with_capacity(input.len());
+        let notify: Arc<dyn Notify> = self.queue.clone();
+        for f in input {
+            if !seen.insert(f.addr()) {
+                continue;
+            }
+            let token = self.waiting.len();
+            match f.core().register(Entry::Collect(Arc::clone(&notify), token)) {
+                Ok(()) => {
+                    self.waiting.push(Some(f));
+                    self.remaining += 1;
+                }
+                Err(_) => self.ready.push_back(f),
+            }
+        }
+        self.total = seen.len();
+    }
+
+    fn deregister_all(&mut self) {
+        let notify: Arc<dyn Notify> = self.queue.clone();
+        for (token, f) in self.waiting.iter_mut().enumerate() {
+            if let Some(f) = f.take() {
+                f.core().deregister(&notify, token);
+            }
+        }
+        self.remaining = 0;
+    }
+
+    /// Runs our own pool's pending futures inline when blocking forever on a worker thread.
+    fn help(&self) {
+        if self.deadline.is_none() {
+            for f in self.waiting.iter().flatten() {
+                if f.help() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl<T> Iterator for AsCompleted<T> {
+    type Item = Result<Future<T>, TimeoutError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(input) = self.input.take() {
+            self.start(input);
+        }
+        if let Some(f) = self.ready.pop_front() {
+            return Some(Ok(f));
+        }
+        if self.finished || self.remaining == 0 {
+            return None;
+        }
+        let mut helped = false;
+        let mut done = self.queue.done.lock();
+        loop {
+            if let Some(token) = done.pop_front() {
+                drop(done);
+                self.remaining -= 1;
+                let f = self.waiting[token].take();
+                return f.map(Ok);
+            }
+            if !helped && self.timeout.is_none() {
+                helped = true;
+                drop(done);
+                self.help();
+                done = self.queue.done.lock();
+                continue;
+            }
+            let timed_out = match self.deadline {
+                None => {
+                    self.queue.cond.wait(&mut done);
+                    false
+                }
+                Some(d) => Instant::now() >= d || self.queue.cond.wait_until(&mut done, d),
+            };
+            if timed_out && done.is_empty() {
+                drop(done);
+                let err = TimeoutError {
+                    unfinished: self.remaining,
+                    total: self.total,
+                };
+                self.deregister_all();
+                self.finished = true;
+                return Some(Err(err));
+            }
+        }
+    }
+}
+
+impl<T> Drop for AsCompleted<T> {
+    fn drop(&mut self) {
+        self.deregister_all();
+    }
+}
+
+impl<T> fmt::Debug for AsCompleted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("total", &self.total)
+            .field("remaining", &self.remaining)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,254 @@
+//! The `Executor` trait every pool implements, so that switching pools is a one-line change.
+
+use crate::error::{InvalidArgument, SubmitError};
+use crate::future::Future;
+use crate::map::Map;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// A value any executor can carry: across threads, and across process or machine boundaries
+/// (serialized with serde). Implemented for every type that meets the bounds.
+///
+/// ```
+/// fn takes_payload<P: concurrent_futures::Payload>(_: P) {}
+/// takes_payload(String::from("BR"));
+/// takes_payload((1u32, vec![2.5f64]));
+/// ```
+pub trait Payload: Serialize + DeserializeOwned + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Payload for T {}
+
+/// Options for [`Executor::map_with`] (Python's `timeout`, `chunksize` and `buffersize`).
+///
+/// ```
+/// use concurrent_futures::MapOptions;
+/// use std::time::Duration;
+/// let opts = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(8);
+/// assert_eq!(opts.get_buffersize(), Some(8));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapOptions {
+    timeout: Option<Duration>,
+    buffersize: Option<usize>,
+    chunksize: usize,
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MapOptions {
+    /// No timeout, every item submitted at once, one item per task.
+    ///
+    /// ```
+    /// let opts = concurrent_futures::MapOptions::new();
+    /// assert_eq!(opts.get_timeout(), None);
+    /// ```
+    pub const fn new() -> Self {
+        Self {
+            timeout: None,
+            buffersize: None,
+            chunksize: 1,
+        }
+    }
+
+    /// One deadline for the whole iteration, counted from the `map` call: an item not ready
+    /// by then yields [`FutureError::Timeout`](crate::FutureError::Timeout), and every item not
+    /// yet started is cancelled.
+    ///
+    /// ```
+    /// let opts = concurrent_futures::MapOptions::new().timeout(std::time::Duration::from_secs(1));
+    /// assert!(opts.get_timeout().is_some());
+    /// ```
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Submit at most `n` items ahead of the consumer (Python 3.14's `buffersize`): input is
+    /// pulled lazily, so infinite iterators work and memory stays bounded. `0` is rejected by
+    /// `map_with`.
+    ///
+    /// ```
+    /// let opts = concurrent_futures::MapOptions::new().buffersize(2);
+    /// assert_eq!(opts.get_buffersize(), Some(2));
+    /// ```
+    pub const fn buffersize(mut self, n: usize) -> Self {
+        self.buffersize = Some(n);
+        self
+    }
+
+    /// Items per task for executors that batch (the process pool); the thread pool ignores it,
+    /// as Python's does. `0` is rejected by `map_with`.
+    ///
+    /// ```
+    /// let opts = concurrent_futures::MapOptions::new().chunksize(100);
+    /// assert_eq!(opts.get_chunksize(), 100);
+    /// ```
+    pub const fn chunksize(mut self, n: usize) -> Self {
+        self.chunksize = n;
+        self
+    }
+
+    /// The timeout set, if any.
+    ///
+    /// ```
+    /// assert_eq!(concurrent_futures::MapOptions::new().get_timeout(), None);
+    /// ```
+    pub const fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The buffersize set, if any.
+    ///
+    /// ```
+    /// assert_eq!(concurrent_futures::MapOptions::new().get_buffersize(), None);
+    /// ```
+    pub const fn get_buffersize(&self) -> Option<usize> {
+        self.buffersize
+    }
+
+    /// The chunksize (default 1).
+    ///
+    /// ```
+    /// assert_eq!(concurrent_futures::MapOptions::new().get_chunksize(), 1);
+    /// ```
+    pub const fn get_chunksize(&self) -> usize {
+        self.chunksize
+    }
+
+    /// Python's `ValueError`s for out-of-range options.
+    pub(crate) fn validate(&self) -> Result<(), InvalidArgument> {
+        if self.buffersize == Some(0) {
+            return Err(InvalidArgument("buffersize must be None or > 0"));
+        }
+        if self.chunksize == 0 {
+            return Err(InvalidArgument("chunksize must be >= 1."));
+        }
+        Ok(())
+    }
+}
+
+/// What every executor offers: Python's `Executor` (`submit`, `map`, `shutdown`).
+///
+/// Code written against this trait runs unchanged on a [`ThreadPoolExecutor`](crate::ThreadPoolExecutor)
+/// or on a process pool, so the book's switch from threads to processes is one line. The price
+/// of that portability is in the bounds: the function is a plain `fn` (a function item or a
+/// closure that captures nothing), and its argument and result are [`Payload`]s (serde), since
+/// they may cross a process boundary. Each pool also has inherent methods with looser bounds
+/// (the thread pool takes capturing closures and non-serde values); on a concrete pool those are
+/// the ones `pool.submit(..)` calls.
+///
+/// ```
+/// use concurrent_futures::{Executor, ThreadPoolExecutor};
+///
+/// fn square(n: u64) -> u64 {
+///     n * n
+/// }
+///
+/// fn sum_of_squares(ex: &impl Executor, n: u64) -> u64 {
+///     ex.map(square, 0..n).map(Result::unwrap).sum()
+/// }
+///
+/// let ex = ThreadPoolExecutor::new(4).unwrap();
+/// assert_eq!(sum_of_squares(&ex, 10), 285);
+/// ```
+pub trait Executor {
+    /// Schedules `f(arg)` and returns its future (Python's `submit(fn, arg)`).
+    ///
+    /// Does not block (beyond starting a worker when none is idle).
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] if the pool broke,
+    /// [`SubmitError::Spawn`] if no worker exists and none could be started.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// fn double(n: i32) -> i32 { n * 2 }
+    /// let ex = ThreadPoolExecutor::new(1).unwrap();
+    /// let f = Executor::submit(&ex, double, 21).unwrap();
+    /// assert_eq!(f.result(None), Ok(&42));
+    /// ```
+    fn submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError>;
+
+    /// `f` over every item, results in input order (Python's `map` with options).
+    ///
+    /// Without `buffersize`, every item is submitted now, as Python does; results are pulled
+    /// lazily. The iterator yields `Ok(value)` or the item's error at its position and goes on
+    /// (Python 3.15's `map`). Dropping it cancels every item not yet started. See [`Map`].
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`] for `buffersize(0)` or `chunksize(0)`.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, MapOptions, ThreadPoolExecutor};
+    /// fn inc(n: u32) -> u32 { n + 1 }
+    /// let ex = ThreadPoolExecutor::new(2).unwrap();
+    /// let out: Vec<u32> = ex
+    ///     .map_with(inc, 0.., MapOptions::new().buffersize(4))
+    ///     .unwrap()
+    ///     .take(3)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(out, [1, 2, 3]);
+    /// ```
+    fn map_with<'a, I, R>(
+        &self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, InvalidArgument>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload;
+
+    /// `f` over every item, results in input order (Python's `executor.map(fn, items)`).
+    ///
+    /// [`map_with`](Executor::map_with) with default options.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// fn loiter(n: u64) -> u64 { n * 10 }
+    /// let ex = ThreadPoolExecutor::new(3).unwrap();
+    /// let results: Vec<u64> = Executor::map(&ex, loiter, 0..5).map(Result::unwrap).collect();
+    /// assert_eq!(results, [0, 10, 20, 30, 40]);
+    /// ```
+    fn map<'a, I, R>(&self, f: fn(I::Item) -> R, items: I) -> Map<'a, R>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        match self.map_with(f, items, MapOptions::new()) {
+            Ok(map) => map,
+            Err(_) => unreachable!("default map options are valid"),
+        }
+    }
+
+    /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
+    ///
+    /// With `cancel_futures`, every queued task not yet started is cancelled. With `wait`,
+    /// blocks until every task not cancelled has finished and the workers have exited, with no
+    /// timeout. Calling it again is harmless. Dropping a pool calls `shutdown(true, false)`.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// let ex = ThreadPoolExecutor::new(2).unwrap();
+    /// let f = ex.submit(|n: u8| n, 7).unwrap();
+    /// Executor::shutdown(&ex, true, false);
+    /// assert!(f.done());
+    /// ```
+    fn shutdown(&self, wait: bool, cancel_futures: bool);
+}

@@ -1,0 +1,374 @@
+//! The shared state behind every `Future<T>` handle: one atomic word, the outcome slot, and the
+//! list of waiters and callbacks.
+//!
+//! # The state word
+//!
+//! ```text
+//!   bits 0-2  PENDING → RUNNING → COMPLETING → FINISHED
+//!             PENDING → COMPLETING → FINISHED            (a promise set directly)
+//!             PENDING → CANCELLED → NOTIFIED             (the executor saw the cancel)
+//!   bit 3     WAITERS    the list may hold entries: whoever ends the future must drain it
+//!   bit 4     NOTIFYING  callbacks of a finished future are still running on the completer
+//! ```
+//!
+//! Every transition is one compare-and-swap on the word, so exactly one thread wins each. The
+//! thread that wins `→ COMPLETING` is the only one that ever writes the outcome slot; it then
+//! publishes `FINISHED` with release ordering, and readers only touch the slot after an acquire
+//! load that saw `FINISHED`. Waiters register under the list lock and set `WAITERS` with a CAS
+//! that fails if the state moved, so a completer either sees the bit (and drains the list under
+//! the same lock) or the registrant sees the terminal state (and does not wait): no lost wake-up.
+//!
+//! Python distinguishes `CANCELLED` (cancel() succeeded) from `CANCELLED_AND_NOTIFIED` (the
+//! executor acknowledged it): `result()` waiters and callbacks are released by the first, while
+//! `wait`/`as_completed` only count the second. The two waiter kinds below encode that.
+
+use super::waiter::{Ended, Notify, Signal};
+use super::Future;
+use crate::error::FutureError;
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{Mutex, UnsafeCell};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub(crate) const PENDING: usize = 0;
+pub(crate) const RUNNING: usize = 1;
+pub(crate) const COMPLETING: usize = 2;
+pub(crate) const FINISHED: usize = 3;
+pub(crate) const CANCELLED: usize = 4;
+pub(crate) const NOTIFIED: usize = 5;
+const STATE: usize = 0b111;
+const WAITERS: usize = 0b1000;
+const NOTIFYING: usize = 0b1_0000;
+
+/// What a finished future holds. The failure is boxed so a pending future costs
+/// `max(size_of::<T>(), 8)` for its slot, not the size of a panic report.
+pub(crate) enum Outcome<T> {
+    Value(T),
+    Failed(Box<FutureError>),
+}
+
+/// A registration on a future.
+pub(crate) enum Entry<T> {
+    /// A `result()`-style waiter: released by any end, including a plain cancel.
+    Wake(Arc<dyn Notify>, usize),
+    /// A `wait`/`as_completed` waiter: released by FINISHED or NOTIFIED only.
+    Collect(Arc<dyn Notify>, usize),
+    /// A done-callback: runs once, on the ending thread.
+    Callback(Box<dyn FnOnce(&Future<T>) + Send>),
+}
+
+/// Which waits count a state as ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Wake,
+    Collect,
+}
+
+fn ended_for(state: usize, kind: Kind) -> bool {
+    match kind {
+        Kind::Wake => matches!(state, FINISHED | CANCELLED | NOTIFIED),
+        Kind::Collect => matches!(state, FINISHED | NOTIFIED),
+    }
+}
+
+/// Result of the executor's claim on a queued future.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// PENDING → RUNNING: the caller now owns the task and must complete it.
+    Run,
+    /// CANCELLED → NOTIFIED: the caller must not run the task (and owns its closure to drop).
+    Cancelled,
+    /// Any other state: someone else ran or is running it.
+    Taken(usize),
+}
+
+pub(crate) struct Core<T> {
+    state: AtomicUsize,
+    /// Live `Future<T>` handles; `into_result` moves the value out only when it holds the last.
+    handles: AtomicUsize,
+    outcome: UnsafeCell<Option<Outcome<T>>>,
+    waiters: Mutex<Vec<Entry<T>>>,
+}
+
+// SAFETY: the outcome slot is the only non-Sync field. It is written once by the thread that won
+// the transition to COMPLETING and read (as `&T`) by any thread after FINISHED, so sharing needs
+// `T: Sync`; it is moved out by `try_take` on whichever thread holds the last handle, and dropped
+// on whichever thread drops the core, so it needs `T: Send`.
+unsafe impl<T: Send + Sync> Sync for Core<T> {}
+
+impl<T> Default for Core<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Core<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: AtomicUsize::new(PENDING),
+            handles: AtomicUsize::new(0),
+            outcome: UnsafeCell::new(None),
+            waiters: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The current state (without flags).
+    pub(crate) fn state(&self) -> usize {
+        // ORDERING: Acquire so that a caller seeing FINISHED may read the outcome.
+        self.state.load(Ordering::Acquire) & STATE
+    }
+
+    pub(crate) fn handle_added(&self) {
+        // ORDERING: a new handle is made from an existing one, which keeps the count above zero.
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn handle_dropped(&self) {
+        // ORDERING: Release pairs with the Acquire in `try_take`: everything a dropped handle did
+        // (reads of the outcome) happens before the last handle takes the value.
+        self.handles.fetch_sub(1, Ordering::Release);
+    }
+
+    /// CAS the state part of the word from `from` to `to`, keeping the flags.
+    fn transition(&self, from: usize, to: usize) -> Result<usize, usize> {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            if cur & STATE != from {
+                return Err(cur);
+            }
+            // ORDERING: AcqRel: the winner sees every earlier transition's writes, and later
+            // observers of `to` see the winner's.
+            match self.state.compare_exchange_weak(
+                cur,
+                (cur & !STATE) | to,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(cur),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The executor's claim on a task it dequeued (Python's `set_running_or_notify_cancel`).
+    pub(crate) fn claim(&self) -> Claim {
+        match self.transition(PENDING, RUNNING) {
+            Ok(_) => Claim::Run,
+            Err(cur) if cur & STATE == CANCELLED => match self.transition(CANCELLED, NOTIFIED) {
+                Ok(prev) => {
+                    if prev & WAITERS != 0 {
+                        // Callbacks and result() waiters were released by cancel(); only
+                        // collection waiters can be left.
+                        self.drain(Ended::Cancelled, || unreachable!("callbacks ran at cancel"));
+                    }
+                    Claim::Cancelled
+                }
+                Err(cur) => Claim::Taken(cur & STATE),
+            },
+            Err(cur) => Claim::Taken(cur & STATE),
+        }
+    }
+
+    /// Ends the future with `outcome` if it is PENDING or RUNNING. `handle` makes a handle for
+    /// the callbacks, only if there are any.
+    pub(crate) fn complete(
+        &self,
+        outcome: Outcome<T>,
+        handle: impl FnOnce() -> Future<T>,
+    ) -> Result<(), (Outcome<T>, usize)> {
+        let claimed = self
+            .transition(RUNNING, COMPLETING)
+            .or_else(|_| self.transition(PENDING, COMPLETING));
+        if let Err(cur) = claimed {
+            return Err((outcome, cur & STATE));
+        }
+        let ended = match &outcome {
+            Outcome::Value(_) => Ended::Value,
+            Outcome::Failed(_) => Ended::Failed,
+        };
+        // SAFETY: this thread won the transition to COMPLETING, and the state machine lets exactly
+        // one thread do that per future; readers only read after seeing FINISHED, which is
+        // published below with Release, after this write.
+        self.outcome.with_mut(|slot| unsafe { *slot = Some(outcome) });
+        let mut cur = self.state.load(Ordering::Relaxed);
+        loop {
+            let flags = if cur & WAITERS != 0 { NOTIFYING } else { 0 };
+            // ORDERING: Release publishes the outcome; Acquire on the way in sees the entries
+            // pushed by registrants before they set WAITERS.
+            match self.state.compare_exchange_weak(
+                cur,
+                FINISHED | flags,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        if cur & WAITERS != 0 {
+            self.drain(ended, handle);
+            // ORDERING: Release makes the callbacks' work (and their handle's drop) visible to
+            // `try_take`, which waits for this flag to clear with Acquire.
+            self.state.fetch_and(!NOTIFYING, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// PENDING → CANCELLED; true also if already cancelled. Runs the callbacks and releases
+    /// `result()` waiters; `wait`/`as_completed` waiters stay until the executor's claim.
+    pub(crate) fn cancel(&self, handle: &Future<T>) -> bool {
+        match self.transition(PENDING, CANCELLED) {
+            Ok(prev) => {
+                if prev & WAITERS != 0 {
+                    let mut released = Vec::new();
+                    {
+                        let mut list = self.waiters.lock();
+                        let mut keep = Vec::new();
+                        for entry in list.drain(..) {
+                            match entry {
+                                Entry::Collect(..) => keep.push(entry),
+                                other => released.push(other),
+                            }
+                        }
+                        if keep.is_empty() {
+                            // ORDERING: under the list lock, like every change of WAITERS.
+                            self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+                        }
+                        *list = keep;
+                    }
+                    run_entries(released, Ended::Cancelled, || handle.clone());
+                }
+                true
+            }
+            Err(cur) => matches!(cur & STATE, CANCELLED | NOTIFIED),
+        }
+    }
+
+    /// Takes every entry and runs it: notifications first in order, callbacks in order.
+    fn drain(&self, ended: Ended, make: impl FnOnce() -> Future<T>) {
+        let entries = std::mem::take(&mut *self.waiters.lock());
+        run_entries(entries, ended, make);
+    }
+
+    /// Registers `entry` unless the future already ended for its kind; then hands it back.
+    pub(crate) fn register(&self, entry: Entry<T>) -> Result<(), Entry<T>> {
+        let kind = match entry {
+            Entry::Collect(..) => Kind::Collect,
+            _ => Kind::Wake,
+        };
+        let mut list = self.waiters.lock();
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            if ended_for(cur & STATE, kind) {
+                return Err(entry);
+            }
+            if cur & WAITERS != 0 {
+                break;
+            }
+            // ORDERING: the CAS fails if an ender moved the state first; then we re-check.
+            match self.state.compare_exchange_weak(
+                cur,
+                cur | WAITERS,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => cur = actual,
+            }
+        }
+        list.push(entry);
+        Ok(())
+    }
+
+    /// Removes the entries of listener `notify` with `token` (a waiter that gave up).
+    pub(crate) fn deregister(&self, notify: &Arc<dyn Notify>, token: usize) {
+        let mut list = self.waiters.lock();
+        list.retain(|e| match e {
+            Entry::Wake(n, t) | Entry::Collect(n, t) => !(Arc::ptr_eq(n, notify) && *t == token),
+            Entry::Callback(_) => true,
+        });
+        if list.is_empty() {
+            // ORDERING: under the list lock; an ender that already swapped the word still drains
+            // (an empty list), one that has not will skip the lock.
+            self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+        }
+    }
+
+    /// Blocks until the future ended for `kind` or `deadline` passed; returns the state seen.
+    pub(crate) fn wait(&self, kind: Kind, deadline: Option<Instant>) -> usize {
+        let state = self.state();
+        if ended_for(state, kind) || deadline.is_some_and(|d| d <= Instant::now()) {
+            return state;
+        }
+        let signal = Arc::new(Signal::new());
+        let notify: Arc<dyn Notify> = signal.clone();
+        let entry = match kind {
+            Kind::Wake => Entry::Wake(notify.clone(), 0),
+            Kind::Collect => Entry::Collect(notify.clone(), 0),
+        };
+        if self.register(entry).is_err() {
+            return self.state();
+        }
+        if !signal.wait(deadline) {
+            self.deregister(&notify, 0);
+        }
+        self.state()
+    }
+
+    /// The outcome, if `state()` returned FINISHED earlier on this thread.
+    pub(crate) fn outcome(&self) -> Option<&Outcome<T>> {
+        if self.state() != FINISHED {
+            return None;
+        }
+        // SAFETY: the Acquire load above saw FINISHED, so the single write (in `complete`)
+        // happened before; after FINISHED the slot is only moved out by `try_take`, which requires
+        // that no other handle exists, and `&self` here is borrowed through a handle.
+        self.outcome.with(|slot| unsafe { (*slot).as_ref() })
+    }
+
+    /// Moves the outcome out, if the calling handle is the only one and the future finished.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns one counted handle to this core and reads nothing through it afterwards.
+    pub(crate) unsafe fn try_take(&self) -> Result<Outcome<T>, TakeRefused> {
+        let word = self.state.load(Ordering::Acquire);
+        if word & STATE != FINISHED {
+            return Err(TakeRefused::NotFinished);
+        }
+        if word & NOTIFYING != 0 {
+            return Err(TakeRefused::Notifying);
+        }
+        // ORDERING: Acquire pairs with the Release in `handle_dropped`.
+        if self.handles.load(Ordering::Acquire) != 1 {
+            return Err(TakeRefused::Shared);
+        }
+        // SAFETY: FINISHED was observed with Acquire, so the write is visible; callbacks are done
+        // (NOTIFYING clear, observed with Acquire); and the caller's handle is the only one, so
+        // no `&T` borrowed from another handle can be alive, and none can be made later.
+        let taken = self.outcome.with_mut(|slot| unsafe { (*slot).take() });
+        taken.ok_or(TakeRefused::NotFinished)
+    }
+}
+
+/// Why `try_take` could not move the value out.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TakeRefused {
+    NotFinished,
+    Notifying,
+    Shared,
+}
+
+fn run_entries<T>(entries: Vec<Entry<T>>, ended: Ended, make: impl FnOnce() -> Future<T>) {
+    let mut handle = None;
+    let mut make = Some(make);
+    for entry in entries {
+        match entry {
+            Entry::Wake(n, t) | Entry::Collect(n, t) => n.notify(t, ended),
+            Entry::Callback(cb) => {
+                let fut = handle.get_or_insert_with(|| (make.take().expect("made once"))());
+                super::run_callback(cb, fut);
+            }
+        }
+    }
+}

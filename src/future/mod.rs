@@ -1,0 +1,517 @@
+//! `Future<T>`: the handle to one task's eventual result, Python's `concurrent.futures.Future`.
+
+mod core;
+pub(crate) mod waiter;
+
+pub(crate) use self::core::{Claim, Core, Entry, Kind, Outcome};
+use self::core::{TakeRefused, CANCELLED, COMPLETING, FINISHED, NOTIFIED, PENDING, RUNNING};
+pub(crate) use self::core::{FINISHED as FINISHED_STATE, NOTIFIED as NOTIFIED_STATE};
+use self::waiter::deadline_after;
+use crate::error::{FutureError, InvalidStateError};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What sits behind a handle: a bare core (a promise made with [`Future::new`]) or an executor's
+/// task, which can also run itself inline when a worker of its own pool waits on it.
+pub(crate) trait Cell<T>: Send + Sync {
+    fn core(&self) -> &Core<T>;
+
+    /// Runs the task on this thread if it is still pending and this thread is a worker of the
+    /// executor that owns it. Returns whether the future has ended.
+    fn run_inline(self: Arc<Self>) -> bool {
+        false
+    }
+
+    /// Whether this future's task is the one running on the calling thread.
+    fn is_current_task(&self) -> bool {
+        false
+    }
+}
+
+impl<T: Send + Sync> Cell<T> for Core<T> {
+    fn core(&self) -> &Core<T> {
+        self
+    }
+}
+
+/// The state of a future, as [`Future::state`] reports it.
+///
+/// ```
+/// use concurrent_futures::{Future, FutureState};
+/// let f: Future<u8> = Future::new();
+/// assert_eq!(f.state(), FutureState::Pending);
+/// f.set_result(1).unwrap();
+/// assert_eq!(f.state(), FutureState::Finished);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FutureState {
+    /// Not started yet; can still be cancelled.
+    Pending,
+    /// A worker is running it; it can no longer be cancelled.
+    Running,
+    /// Cancelled before it ran.
+    Cancelled,
+    /// Finished with a value or a failure.
+    Finished,
+}
+
+/// A handle to the eventual result of a task.
+///
+/// Handles are cheap to clone; every clone refers to the same future, compares equal to it and
+/// hashes the same (identity, as in Python), so `HashMap<Future<T>, _>` works as the book's
+/// `to_do_map[future] = cc`. Dropping handles never cancels the task.
+///
+/// The executors make futures; [`Future::new`] makes a standalone one that you complete yourself
+/// with [`set_result`](Future::set_result) (the "promise" side Python's tests use), for example
+/// to bridge another source of results into [`wait`](crate::wait) and
+/// [`as_completed`](crate::as_completed).
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+/// let ex = ThreadPoolExecutor::new(2).unwrap();
+/// let f = ex.submit(|n: u64| n * 2, 21).unwrap();
+/// assert_eq!(f.result(None), Ok(&42));
+/// assert!(f.done());
+/// println!("{f}"); // <Future at 0x55d0c3a0e2c0 state=finished returned u64>
+/// ```
+pub struct Future<T> {
+    cell: Arc<dyn Cell<T>>,
+}
+
+impl<T: Send + Sync + 'static> Future<T> {
+    /// A new pending future that belongs to no executor.
+    ///
+    /// ```
+    /// use concurrent_futures::Future;
+    /// let f = Future::new();
+    /// assert!(!f.done());
+    /// f.set_result("ok").unwrap();
+    /// assert_eq!(f.result(None), Ok(&"ok"));
+    /// ```
+    pub fn new() -> Self {
+        Self::from_cell(Arc::new(Core::new()))
+    }
+}
+
+impl<T: Send + Sync + 'static> Default for Future<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Future<T> {
+    pub(crate) fn from_cell(cell: Arc<dyn Cell<T>>) -> Self {
+        cell.core().handle_added();
+        Self { cell }
+    }
+
+    pub(crate) fn core(&self) -> &Core<T> {
+        self.cell.core()
+    }
+
+    /// Identity: the address of the shared state.
+    pub(crate) fn addr(&self) -> usize {
+        Arc::as_ptr(&self.cell) as *const () as usize
+    }
+
+    /// The current state, without waiting.
+    ///
+    /// ```
+    /// use concurrent_futures::{Future, FutureState};
+    /// let f: Future<()> = Future::new();
+    /// f.cancel();
+    /// assert_eq!(f.state(), FutureState::Cancelled);
+    /// ```
+    pub fn state(&self) -> FutureState {
+        match self.core().state() {
+            PENDING => FutureState::Pending,
+            RUNNING | COMPLETING => FutureState::Running,
+            CANCELLED | NOTIFIED => FutureState::Cancelled,
+            _ => FutureState::Finished,
+        }
+    }
+
+    /// True if the future was cancelled or finished (Python's `done()`).
+    ///
+    /// ```
+    /// use concurrent_futures::Future;
+    /// let f = Future::new();
+    /// assert!(!f.done());
+    /// f.set_result(5).unwrap();
+    /// assert!(f.done());
+    /// ```
+    pub fn done(&self) -> bool {
+        matches!(self.core().state(), FINISHED | CANCELLED | NOTIFIED)
+    }
+
+    /// True while a worker runs the task (Python's `running()`).
+    ///
+    /// ```
+    /// use concurrent_futures::Future;
+    /// let f: Future<()> = Future::new();
+    /// assert!(!f.running());
+    /// f.set_running_or_notify_cancel().unwrap();
+    /// assert!(f.running());
+    /// ```
+    pub fn running(&self) -> bool {
+        matches!(self.core().state(), RUNNING | COMPLETING)
+    }
+
+    /// True if the future was cancelled (Python's `cancelled()`).
+    ///
+    /// ```
+    /// use concurrent_futures::Future;
+    /// let f: Future<()> = Future::new();
+    /// assert!(f.cancel());
+    /// assert!(f.cancelled());
+    /// ```
+    pub fn cancelled(&self) -> bool {
+        matches!(self.core().state(), CANCELLED | NOTIFIED)
+    }
+
+    /// Cancels the future if it has not started; returns whether it is cancelled.
+    ///
+    /// A pending future becomes cancelled at once: its done-callbacks run on this thread and
+    /// `result()` waiters wake with [`FutureError::Cancelled`]. A running or finished future
+    /// cannot be cancelled (Rust cannot interrupt a thread) and this returns false. Cancelling
+    /// twice returns true both times and runs the callbacks once.
+    ///
+    /// ```
+    /// use concurrent_futures::Future;
+    /// let f: Future<()> = Future::new();
+    /// assert!(f.cancel());
+    /// assert!(f.cancel());
+    /// let g = Future::new();
+    /// g.set_result(1).unwrap();
+    /// assert!(!g.cancel());
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.core().cancel(self)
+    }
+
+    /// If this future is pending and belongs to the pool whose worker is calling, runs it here
+    /// (so a worker waiting on its own pool's queue cannot deadlock). Returns whether it ended.
+    pub(crate) fn help(&self) -> bool {
+        self.core().state() == PENDING && Arc::clone(&self.cell).run_inline()
+    }
+
+    /// Blocks until the future ends for `result()` purposes; returns the state seen.
+    fn wait_ended(&self, timeout: Option<Duration>) -> Result<usize, FutureError> {
+        let core = self.core();
+        let state = core.state();
+        if matches!(state, FINISHED | CANCELLED | NOTIFIED) {
+            return Ok(state);
+        }
+        if timeout.is_none() {
+            if self.cell.is_current_task() {
+                return Err(FutureError::Deadlock);
+            }
+            if self.help() {
+                return Ok(core.state());
+            }
+        }
+        Ok(core.wait(Kind::Wake, deadline_after(timeout)))
+    }
+
+    /// Waits for the task and returns a reference to its value (Python's `result(timeout)`).
+    ///
+    /// Blocks until the future finishes or is cancelled, at most `timeout` (`None` waits
+    /// forever; a timeout too large for the clock also waits forever). Callable any number of
+    /// times, from any clone and any thread; every call sees the same outcome. The task's
+    /// completion happens-before this returns.
+    ///
+    /// Waiting without a timeout from inside a worker of the same thread pool runs the awaited
+    /// task right here if no worker has started it yet, so a saturated pool cannot deadlock on
+    /// its own queue; a task that waits on its own future gets [`FutureError::Deadlock`].
+    ///
+    /// # Errors
+    ///
+    /// - [`FutureError::Timeout`] if `timeout` passed first; the future is untouched.
+    /// - [`FutureError::Cancelled`] if the future was cancelled.
+    /// - [`FutureError::Panicked`] (message and location) if the task panicked.
+    /// - [`FutureError::BrokenExecutor`] if the executor broke before running it.
+    /// - [`FutureError::Deadlock`] if the calling task is the one that would complete it.
+    ///
+    /// ```
+    /// use concurrent_futures::{Future, FutureError};
+    /// use std::time::Duration;
+    /// let f = Future::new();
+    /// assert_eq!(f.result(Some(Duration::ZERO)), Err(FutureError::Timeout));
+    /// f.set_result(42).unwrap();
+    /// assert_eq!(f.result(Some(Duration::ZERO)), Ok(&42));
+    /// ```
+    pub fn result(&self, timeout: Option<Duration>) -> Result<&T, FutureError> {
+        match self.wait_ended(timeout)? {
+            FINISHED => match self.core().outcome() {
+                Some(Outcome::Value(v)) => Ok(v),
+                Some(Outcome::Failed(e)) => Err((**e).clone()),
+                None => unreachable!("a finished future holds its outcome"),
+            },
+            CANCELLED | NOTIFIED => Err(FutureError::Cancelled),
+            _ => Err(FutureError::Timeout),
+        }
+    }
+
+    /// Waits for the task and returns its failure, if any (Python's `exception(timeout)`).
+    ///
+    /// Blocks like [`result`](Future::result). Returns `Ok(None)` if the task produced a value
+    /// and `Ok(Some(err))` if it panicked or its executor broke.
+    ///
+    /// # Errors
+    ///
+    /// [`FutureError::Timeout`], [`FutureError::Cancelled`] and [`FutureError::Deadlock`], as for
+    /// `result`.
+    ///
+    /// ```
+    /// use concurrent_futures::{Future, FutureError};
+    /// let f: Future<()> = Future::new();
+    /// f.set_exception(FutureError::Panicked { message: "boom".into(), location: None }).unwrap();
+    /// assert_eq!(f.exception(None).unwrap().unwrap().panic_message(), Some("boom"));
+    /// ```
+    pub fn exception(&self, timeout: Option<Duration>) -> Result<Option<FutureError>, FutureError> {
+        match self.result(timeout) {
+            Ok(_) => Ok(None),
+            Err(e @ (FutureError::Timeout | FutureError::Cancelled | FutureError::Deadlock)) => {
+                Err(e)
+            }
+            Err(failure) => Ok(Some(failure)),
+        }
+    }
+
+    /// Waits for the task and moves its value out, without `T: Clone`.
+    ///
+    /// Blocks until the future ends, with no timeout (call [`result`](Future::result) with a
+    /// timeout first if you need one). The value moves out only if this is the last handle to
+    /// the future; otherwise the other handles keep it and this returns [`FutureError::Shared`].
+    ///
+    /// # Errors
+    ///
+    /// [`FutureError::Shared`] as above; otherwise the same errors as `result`.
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// let ex = ThreadPoolExecutor::new(1).unwrap();
+    /// let f = ex.submit(|n: usize| vec![0u8; n], 3).unwrap();
+    /// let v: Vec<u8> = f.into_result().unwrap();
+    /// assert_eq!(v.len(), 3);
+    /// ```
+    pub fn into_result(self) -> Result<T, FutureError> {
+        self.result(None)?;
+        let mut backoff = 0u32;
+        loop {
+            // SAFETY: `self` is a counted handle, consumed here; nothing is read through it after.
+            match unsafe { self.core().try_take() } {
+                Ok(Outcome::Value(v)) => return Ok(v),
+                Ok(Outcome::Failed(e)) => return Err(*e),
+                Err(TakeRefused::Shared) => return Err(FutureError::Shared),
+                Err(TakeRefused::NotFinished) => return self.result(None).map(|_| unreachable!()),
+                // The completing thread is still running done-callbacks that may read the
+                // value; they are short by contract, so wait them out politely.
+                Err(TakeRefused::Notifying) => {
+                    backoff += 1;
+                    if backoff < 64 {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a callback run once when the future ends (Python's `add_done_callback`).
+    ///
+    /// The callback gets the future. It runs on the thread that ends the future (the worker, or
+    /// the thread that cancels), after the outcome is visible, in the order callbacks were
+    /// added; if the future already ended, it runs right now on this thread. A panicking
+    /// callback is caught and logged (target `concurrent_futures`), and later callbacks still
+    /// run. Keep callbacks short: they delay the thread that runs them.
+    ///
+    /// ```
+    /// use concurrent_futures::Future;
+    /// use std::sync::mpsc;
+    /// let (tx, rx) = mpsc::channel();
+    /// let f = Future::new();
+    /// f.add_done_callback(move |f| tx.send(*f.result(None).unwrap()).unwrap());
+    /// f.set_result(5).unwrap();
+    /// assert_eq!(rx.recv().unwrap(), 5);
+    /// ```
+    pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static) {
+        if let Err(Entry::Callback(cb)) = self.core().register(Entry::Callback(Box::new(callback)))
+        {
+            run_callback(cb, self);
+        }
+    }
+
+    /// Marks the future running, or acknowledges its cancellation (Python's
+    /// `set_running_or_notify_cancel`, for code that runs futures itself).
+    ///
+    /// Returns `Ok(true)` if it was pending (now running: run the work, then call
+    /// [`set_result`](Future::set_result)), and `Ok(false)` if it was cancelled (do not run the
+    /// work; `wait` and `as_completed` now count it as done).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidStateError`] if the future is running, finished or already acknowledged.
+    ///
+    /// ```
+    /// use concurrent_futures::Future;
+    /// let f: Future<()> = Future::new();
+    /// f.cancel();
+    /// assert_eq!(f.set_running_or_notify_cancel(), Ok(false));
+    /// assert!(f.set_running_or_notify_cancel().is_err());
+    /// ```
+    pub fn set_running_or_notify_cancel(&self) -> Result<bool, InvalidStateError> {
+        match self.core().claim() {
+            Claim::Run => Ok(true),
+            Claim::Cancelled => Ok(false),
+            Claim::Taken(_) => Err(self.invalid_state()),
+        }
+    }
+
+    /// Completes the future with a value, waking waiters and running callbacks.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidStateError`] if the future already finished or was cancelled; the first outcome
+    /// stays.
+    ///
+    /// ```
+    /// use concurrent_futures::Future;
+    /// let f = Future::new();
+    /// f.set_result(1).unwrap();
+    /// assert!(f.set_result(2).is_err());
+    /// assert_eq!(f.result(None), Ok(&1));
+    /// ```
+    pub fn set_result(&self, value: T) -> Result<(), InvalidStateError> {
+        self.set_outcome(Outcome::Value(value))
+    }
+
+    /// Completes the future with a failure (Python's `set_exception`).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidStateError`] if the future already finished or was cancelled.
+    ///
+    /// ```
+    /// use concurrent_futures::{BrokenExecutor, Future, FutureError};
+    /// let f: Future<()> = Future::new();
+    /// f.set_exception(BrokenExecutor::new("gone").into()).unwrap();
+    /// assert!(matches!(f.result(None), Err(FutureError::BrokenExecutor(_))));
+    /// ```
+    pub fn set_exception(&self, error: FutureError) -> Result<(), InvalidStateError> {
+        self.set_outcome(Outcome::Failed(Box::new(error)))
+    }
+
+    pub(crate) fn set_outcome(&self, outcome: Outcome<T>) -> Result<(), InvalidStateError> {
+        self.core()
+            .complete(outcome, || self.clone())
+            .map_err(|_| self.invalid_state())
+    }
+
+    fn invalid_state(&self) -> InvalidStateError {
+        let state = match self.core().state() {
+            PENDING => "PENDING",
+            RUNNING | COMPLETING => "RUNNING",
+            CANCELLED => "CANCELLED",
+            NOTIFIED => "CANCELLED_AND_NOTIFIED",
+            _ => "FINISHED",
+        };
+        InvalidStateError::new(format!("{state}: {self}"))
+    }
+}
+
+/// Runs one done-callback, catching and logging a panic.
+pub(crate) fn run_callback<T>(cb: Box<dyn FnOnce(&Future<T>) + Send>, fut: &Future<T>) {
+    if let Err(err) = crate::panic::catch(|| cb(fut)) {
+        log::error!(target: "concurrent_futures", "exception calling callback for {fut}: {err}");
+    }
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Self::from_cell(Arc::clone(&self.cell))
+    }
+}
+
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        self.core().handle_dropped();
+    }
+}
+
+impl<T> PartialEq for Future<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.addr() == other.addr()
+    }
+}
+
+impl<T> Eq for Future<T> {}
+
+impl<T> Hash for Future<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.addr().hash(state);
+    }
+}
+
+/// Python's repr: `<Future at 0x7f.. state=finished returned i32>`.
+impl<T> fmt::Display for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<Future at {:#x} state=", self.addr())?;
+        match self.core().state() {
+            PENDING => write!(f, "pending>"),
+            RUNNING | COMPLETING => write!(f, "running>"),
+            CANCELLED | NOTIFIED => write!(f, "cancelled>"),
+            _ => match self.core().outcome() {
+                Some(Outcome::Failed(e)) => write!(f, "finished raised {}>", e.kind_name()),
+                _ => write!(
+                    f,
+                    "finished returned {}>",
+                    short_type_name(std::any::type_name::<T>())
+                ),
+            },
+        }
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// `alloc::vec::Vec<alloc::string::String>` → `Vec<String>`.
+pub(crate) fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut rest = full;
+    while let Some(i) = rest.find("::") {
+        out.push_str(&rest[..i]);
+        let keep = out
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |p| p + 1);
+        out.truncate(keep);
+        rest = &rest[i + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_type_name;
+
+    #[test]
+    fn type_names_lose_their_paths() {
+        assert_eq!(short_type_name("i32"), "i32");
+        assert_eq!(
+            short_type_name("alloc::vec::Vec<alloc::string::String>"),
+            "Vec<String>"
+        );
+        assert_eq!(
+            short_type_name("core::result::Result<u8, std::io::error::Error>"),
+            "Result<u8, Error>"
+        );
+    }
+}

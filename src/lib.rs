@@ -1,0 +1,118 @@
+//! Python's [`concurrent.futures`](https://docs.python.org/3/library/concurrent.futures.html)
+//! for Rust: [`Future`] handles, a [`ThreadPoolExecutor`], the [`Executor`] trait, ordered
+//! [`map`](Executor::map), [`as_completed`] and [`wait`].
+//!
+//! ```
+//! use concurrent_futures::{as_completed, ThreadPoolExecutor};
+//!
+//! fn download_one(cc: &'static str) -> String {
+//!     cc.to_lowercase() // stands in for an HTTP request
+//! }
+//!
+//! let executor = ThreadPoolExecutor::new(3).unwrap();
+//! // map: results in input order.
+//! let flags: Vec<String> = executor.map(download_one, ["BR", "CN", "IN"]).map(Result::unwrap).collect();
+//! assert_eq!(flags, ["br", "cn", "in"]);
+//!
+//! // submit + as_completed: results in completion order.
+//! let futures: Vec<_> = ["BR", "CN", "IN"].map(|cc| executor.submit(download_one, cc).unwrap()).into();
+//! for future in as_completed(futures, None) {
+//!     let future = future.unwrap();
+//!     println!("{future} result: {:?}", future.result(None).unwrap());
+//! }
+//! ```
+//!
+//! # `map` or `submit` + `as_completed`?
+//!
+//! Both run the same tasks on the same workers; they differ in when you see the results.
+//!
+//! - [`Executor::map`] submits every item at once and gives back an iterator that yields the
+//!   results **in input order**. `next()` blocks until the next item *in order* is done, so a
+//!   slow first item holds back results that are already finished behind it. Simple, and right
+//!   when order matters or every result is needed anyway. `cargo run --example loiter` shows it:
+//!   `loiter(1)` is done after 1 s, yet its result is printed only after `loiter(0)`'s.
+//! - [`ThreadPoolExecutor::submit`] returns one [`Future`] per task, and [`as_completed`] yields
+//!   those futures **in completion order**, the fastest first. More code, but you can react to
+//!   each result as soon as it exists (update a progress bar, handle an error, keep a
+//!   `HashMap<Future<T>, Input>` to know which input it was), and the futures can come from
+//!   several executors. `cargo run --example loiter_as_completed` shows the same tasks this way.
+//!
+//! Errors follow the value: a task that panics makes its future fail with
+//! [`FutureError::Panicked`] (message and location kept), `map` yields that error at the task's
+//! position and goes on, and the worker thread survives.
+//!
+//! # From Python to Rust
+//!
+//! | Python `concurrent.futures` | this crate |
+//! |---|---|
+//! | `ThreadPoolExecutor(max_workers=3)` | [`ThreadPoolExecutor::new(3)`](ThreadPoolExecutor::new), or [`ThreadPoolExecutor::builder()`] |
+//! | `thread_name_prefix=`, `initializer=` | [`ThreadPoolBuilder::thread_name_prefix`], [`ThreadPoolBuilder::initializer`] |
+//! | `with ThreadPoolExecutor() as ex:` | a scope: dropping the pool is `shutdown(wait=True)` |
+//! | `executor.submit(fn, arg)` | [`executor.submit(fn, arg)`](ThreadPoolExecutor::submit) → `Result<Future<R>, SubmitError>` |
+//! | `executor.map(fn, items)` | [`executor.map(fn, items)`](ThreadPoolExecutor::map) → iterator of `Result<R, FutureError>` |
+//! | `executor.map(fn, a, b)` | `executor.map(fn, a.zip(b))` with `fn` taking a tuple |
+//! | `map(..., timeout=, buffersize=, chunksize=)` | [`map_with`](ThreadPoolExecutor::map_with) and [`MapOptions`] |
+//! | `executor.shutdown(wait, cancel_futures=)` | [`executor.shutdown(wait, cancel_futures)`](ThreadPoolExecutor::shutdown) |
+//! | `future.result(timeout)` | [`future.result(timeout)`](Future::result) → `Result<&T, FutureError>`; [`into_result`](Future::into_result) moves the value out |
+//! | `future.exception(timeout)` | [`future.exception(timeout)`](Future::exception) → `Result<Option<FutureError>, FutureError>` |
+//! | `done()`, `running()`, `cancelled()`, `cancel()` | [`done`](Future::done), [`running`](Future::running), [`cancelled`](Future::cancelled), [`cancel`](Future::cancel) |
+//! | `future.add_done_callback(fn)` | [`future.add_done_callback(fn)`](Future::add_done_callback) |
+//! | `Future()`, `set_result`, `set_exception` | [`Future::new`], [`Future::set_result`], [`Future::set_exception`] |
+//! | `as_completed(fs, timeout)` | [`as_completed(fs, timeout)`](as_completed) → iterator of `Result<Future<T>, TimeoutError>` |
+//! | `wait(fs, timeout, return_when=FIRST_COMPLETED)` | [`wait(fs, timeout, ReturnWhen::FirstCompleted)`](wait) → [`DoneAndNotDone`] |
+//! | `CancelledError`, `TimeoutError` | [`FutureError::Cancelled`], [`FutureError::Timeout`] (and [`TimeoutError`] from `as_completed`) |
+//! | an exception raised by the task | [`FutureError::Panicked`]; a task's own `Result` is its value |
+//! | `BrokenExecutor`, `BrokenThreadPool` | [`FutureError::BrokenExecutor`], [`SubmitError::Broken`] |
+//! | `RuntimeError` on submit after shutdown | [`SubmitError::Shutdown`] |
+//! | `InvalidStateError` | [`InvalidStateError`] |
+//! | `ValueError` for bad arguments | [`InvalidArgument`] |
+//! | `Executor` (the base class) | the [`Executor`] trait |
+//!
+//! # Threads, and later processes, behind one trait
+//!
+//! The [`Executor`] trait is the book's one-line switch: a function written as
+//! `fn download_many(ex: &impl Executor, ..)` takes any pool. Through the trait the function is a
+//! plain `fn` (no captures) and values are [`Payload`]s (serde), because a process pool has to
+//! send them to another process. On a concrete [`ThreadPoolExecutor`] the inherent methods take
+//! any closure and any `Send` value.
+//!
+//! # Waiting inside a worker
+//!
+//! Python deadlocks when a task waits for another task of the same, saturated pool. Here, a
+//! worker thread that waits with no timeout (via [`Future::result`], [`wait`] or
+//! [`as_completed`]) on a future of its own pool that no worker has started runs that task
+//! itself, right there; a task that waits on its own future gets [`FutureError::Deadlock`].
+//! Waits with a timeout behave as in Python. Cycles across workers (A waits for B while B waits
+//! for A, both running) are not detected.
+//!
+//! # Panics and logging
+//!
+//! Task panics are values: the crate installs a chained panic hook (once) that records the
+//! location of panics it is catching and keeps them off stderr; other panics reach the previous
+//! hook. Panicking done-callbacks are caught and logged with the [`log`](https://docs.rs/log)
+//! crate (target `concurrent_futures`), as Python logs them. With `panic = "abort"` a task panic
+//! aborts the process, as anywhere else.
+
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(unreachable_pub)]
+
+mod as_completed;
+mod error;
+mod executor;
+mod future;
+mod map;
+mod panic;
+mod sync;
+mod thread_pool;
+mod wait;
+
+pub use crate::as_completed::{as_completed, AsCompleted};
+pub use crate::error::{
+    BrokenExecutor, FutureError, InvalidArgument, InvalidStateError, PanicLocation, SubmitError,
+    TimeoutError,
+};
+pub use crate::executor::{Executor, MapOptions, Payload};
+pub use crate::future::{Future, FutureState};
+pub use crate::map::Map;
+pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
+pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};

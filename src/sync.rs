@@ -1,0 +1,220 @@
+//! The one door to synchronization primitives.
+//!
+//! Every lock, condition variable, atomic, cell, thread and queue the crate uses comes from here, so
+//! that `RUSTFLAGS="--cfg loom"` swaps all of them for loom's model-checked versions at once. Under
+//! loom the lock-free queue becomes a mutex-protected `VecDeque` (loom cannot see inside
+//! crossbeam) and timed waits become plain waits (loom has no clock); everything else is the same
+//! code path.
+//!
+//! `Arc` is deliberately std's everywhere: futures and jobs are `Arc<dyn Trait>` views of one
+//! allocation, an unsizing loom's `Arc` cannot do on stable, and reference counting is not what
+//! the models check.
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic;
+    pub(crate) use std::thread;
+
+    /// A mutex without poisoning: a panic while it is held is a crate bug, and the worker-side
+    /// code that holds it never runs user code.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(parking_lot::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(parking_lot::Condvar::new())
+        }
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            self.0.wait(guard);
+        }
+        /// Waits until notified or until `deadline`; returns true if the deadline passed.
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            deadline: std::time::Instant,
+        ) -> bool {
+            self.0.wait_until(guard, deadline).timed_out()
+        }
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// A cell whose accesses are argued safe by the state machine around it; under loom every
+    /// access is tracked so an unsynchronized one fails the model.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    /// The multi-producer multi-consumer job queue: lock-free on the hot path.
+    #[derive(Debug)]
+    pub(crate) struct Queue<T> {
+        tx: crossbeam_channel::Sender<T>,
+        rx: crossbeam_channel::Receiver<T>,
+    }
+
+    impl<T> Queue<T> {
+        pub(crate) fn new() -> Self {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            Self { tx, rx }
+        }
+        pub(crate) fn push(&self, value: T) {
+            // The queue owns both ends, so the channel can never be disconnected.
+            if self.tx.send(value).is_err() {
+                unreachable!("job queue disconnected while owned");
+            }
+        }
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.rx.try_recv().ok()
+        }
+        pub(crate) fn len(&self) -> usize {
+            self.rx.len()
+        }
+    }
+
+    pub(crate) use std::thread_local;
+
+    /// Spins briefly, then yields, before a thread goes to sleep.
+    pub(crate) type Backoff = crossbeam_utils::Backoff;
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic;
+    pub(crate) use loom::thread;
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub(crate) struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+
+    impl<T> std::ops::Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0.as_ref().expect("guard present")
+        }
+    }
+    impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0.as_mut().expect("guard present")
+        }
+    }
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())))
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(loom::sync::Condvar::new())
+        }
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let inner = guard.0.take().expect("guard present");
+            guard.0 = Some(self.0.wait(inner).unwrap_or_else(|e| e.into_inner()));
+        }
+        /// loom has no clock: a timed wait is an untimed one, so a model that relies on a
+        /// timeout to make progress deadlocks and fails, which is what we want to know.
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            _deadline: std::time::Instant,
+        ) -> bool {
+            self.wait(guard);
+            false
+        }
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(loom::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::cell::UnsafeCell::new(value))
+        }
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            self.0.with(f)
+        }
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            self.0.with_mut(f)
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct Queue<T>(loom::sync::Mutex<std::collections::VecDeque<T>>);
+
+    impl<T> Queue<T> {
+        pub(crate) fn new() -> Self {
+            Self(loom::sync::Mutex::new(std::collections::VecDeque::new()))
+        }
+        pub(crate) fn push(&self, value: T) {
+            self.0.lock().unwrap().push_back(value);
+        }
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.0.lock().unwrap().pop_front()
+        }
+        pub(crate) fn len(&self) -> usize {
+            self.0.lock().unwrap().len()
+        }
+    }
+
+    pub(crate) use loom::thread_local;
+
+    /// Under loom, "spinning" is a yield so the model explores the other threads.
+    #[derive(Debug, Default)]
+    pub(crate) struct Backoff(std::cell::Cell<u32>);
+
+    impl Backoff {
+        pub(crate) fn new() -> Self {
+            Self::default()
+        }
+        pub(crate) fn snooze(&self) {
+            self.0.set(self.0.get() + 1);
+            loom::thread::yield_now();
+        }
+        pub(crate) fn is_completed(&self) -> bool {
+            self.0.get() >= 1
+        }
+    }
+}
+
+pub(crate) use imp::*;

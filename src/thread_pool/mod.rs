@@ -1,0 +1,413 @@
+//! `ThreadPoolExecutor`: Python's thread pool, with lazily started, reused worker threads.
+//!
+//! How workers sleep, wake and shut down is described in `README.md` beside this file.
+
+mod shared;
+mod task;
+
+use self::shared::{Config, Initializer, Shared};
+use crate::error::{InvalidArgument, SubmitError};
+use crate::executor::{Executor, MapOptions, Payload};
+use crate::future::Future;
+use crate::map::Map;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Numbers executors for default thread names (`ThreadPoolExecutor-N_i`) and for recognizing a
+/// pool's own workers.
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// Python's default: `min(32, cpus + 4)`, enough threads for I/O-bound work without
+/// overwhelming a big machine.
+fn default_max_workers() -> usize {
+    32.min(num_cpus::get() + 4)
+}
+
+/// A pool of worker threads that runs submitted tasks (Python's `ThreadPoolExecutor`).
+///
+/// Threads start lazily, one per `submit` that finds no idle worker, up to `max_workers`, and
+/// idle ones are reused. A task's panic becomes its future's error; the worker lives on.
+/// Dropping the pool is `shutdown(wait = true)`: it waits for every queued task, like Python's
+/// `with` block. The futures and `map` iterators it gave out stay valid after that.
+///
+/// ```
+/// use concurrent_futures::{as_completed, ThreadPoolExecutor};
+///
+/// let pool = ThreadPoolExecutor::new(4).unwrap();
+/// let futures: Vec<_> = (0..8u64).map(|n| pool.submit(|n| n * n, n).unwrap()).collect();
+/// let total: u64 = as_completed(futures, None).map(|f| *f.unwrap().result(None).unwrap()).sum();
+/// assert_eq!(total, 140);
+/// ```
+pub struct ThreadPoolExecutor {
+    shared: Arc<Shared>,
+}
+
+/// Configures a [`ThreadPoolExecutor`] (Python's constructor arguments, plus `stack_size`).
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+/// let pool = ThreadPoolExecutor::builder()
+///     .max_workers(2)
+///     .thread_name_prefix("downloader")
+///     .build()
+///     .unwrap();
+/// let name = pool.submit(|_: ()| std::thread::current().name().map(String::from), ()).unwrap();
+/// assert_eq!(name.result(None).unwrap().as_deref(), Some("downloader_0"));
+/// ```
+#[must_use]
+pub struct ThreadPoolBuilder {
+    max_workers: Option<usize>,
+    thread_name_prefix: Option<String>,
+    stack_size: Option<usize>,
+    initializer: Option<Initializer>,
+}
+
+impl ThreadPoolBuilder {
+    /// The maximum number of worker threads; default `min(32, cpus + 4)`. `0` is rejected by
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder().max_workers(3).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 3);
+    /// ```
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Worker names are `{prefix}_{i}`; default prefix `ThreadPoolExecutor-{n}`, `n` counting
+    /// the pools of this process.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder()
+    ///     .thread_name_prefix("SpecialPool")
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Stack size of each worker thread, in bytes (default: the platform's).
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder()
+    ///     .stack_size(4 << 20)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs in every worker thread before its first task (Python's `initializer`), for
+    /// thread-local setup. If it panics, the pool is broken: the panic is logged, every queued
+    /// future fails with [`FutureError::BrokenExecutor`](crate::FutureError::BrokenExecutor),
+    /// and later submits return [`SubmitError::Broken`].
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// use std::cell::Cell;
+    /// thread_local!(static READY: Cell<bool> = const { Cell::new(false) });
+    /// let pool = ThreadPoolExecutor::builder()
+    ///     .initializer(|| READY.with(|r| r.set(true)))
+    ///     .build()
+    ///     .unwrap();
+    /// let f = pool.submit(|_: ()| READY.with(|r| r.get()), ()).unwrap();
+    /// assert_eq!(f.result(None), Ok(&true));
+    /// ```
+    pub fn initializer(mut self, init: impl Fn() + Send + Sync + 'static) -> Self {
+        self.initializer = Some(Arc::new(init));
+        self
+    }
+
+    /// Creates the pool. No thread starts until the first submit.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`] if `max_workers` is 0.
+    ///
+    /// ```
+    /// let err = concurrent_futures::ThreadPoolExecutor::builder().max_workers(0).build();
+    /// assert!(err.is_err());
+    /// ```
+    pub fn build(self) -> Result<ThreadPoolExecutor, InvalidArgument> {
+        let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
+        if max_workers == 0 {
+            return Err(InvalidArgument("max_workers must be greater than 0"));
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let name_prefix = self
+            .thread_name_prefix
+            .unwrap_or_else(|| format!("ThreadPoolExecutor-{id}"));
+        Ok(ThreadPoolExecutor {
+            shared: Shared::new(Config {
+                id,
+                max_workers,
+                name_prefix,
+                stack_size: self.stack_size,
+                initializer: self.initializer,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("max_workers", &self.max_workers)
+            .field("thread_name_prefix", &self.thread_name_prefix)
+            .field("stack_size", &self.stack_size)
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}
+
+impl ThreadPoolExecutor {
+    /// A pool of at most `max_workers` threads.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`] (`max_workers must be greater than 0`) if `max_workers` is 0.
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::new(3).unwrap();
+    /// assert_eq!(pool.max_workers(), 3);
+    /// assert!(ThreadPoolExecutor::new(0).is_err());
+    /// ```
+    pub fn new(max_workers: usize) -> Result<Self, InvalidArgument> {
+        Self::builder().max_workers(max_workers).build()
+    }
+
+    /// A builder for the other options.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder().build().unwrap();
+    /// assert!(pool.max_workers() >= 5);
+    /// ```
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder {
+            max_workers: None,
+            thread_name_prefix: None,
+            stack_size: None,
+            initializer: None,
+        }
+    }
+
+    /// The most threads this pool will run.
+    ///
+    /// ```
+    /// assert_eq!(concurrent_futures::ThreadPoolExecutor::new(7).unwrap().max_workers(), 7);
+    /// ```
+    pub fn max_workers(&self) -> usize {
+        self.shared.config.max_workers
+    }
+
+    /// Worker threads alive now (0 before the first submit and after `shutdown(wait = true)`).
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::new(4).unwrap();
+    /// assert_eq!(pool.num_threads(), 0);
+    /// pool.submit(|x: u8| x, 1).unwrap().result(None).unwrap();
+    /// assert_eq!(pool.num_threads(), 1);
+    /// ```
+    pub fn num_threads(&self) -> usize {
+        self.shared.num_threads()
+    }
+
+    /// Schedules `f(arg)` and returns its future (Python's `submit(fn, arg)`).
+    ///
+    /// `f` may be any closure, including one that captures its environment. Does not block,
+    /// beyond starting a worker thread when none is idle.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Shutdown`] after `shutdown`; [`SubmitError::Broken`] after an initializer
+    /// failed; [`SubmitError::Spawn`] if the pool has no thread and the OS refused one.
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// let base = 10;
+    /// let f = pool.submit(move |n: i32| base + n, 5).unwrap();
+    /// assert_eq!(f.result(None), Ok(&15));
+    /// ```
+    pub fn submit<F, A, R>(&self, f: F, arg: A) -> Result<Future<R>, SubmitError>
+    where
+        F: FnOnce(A) -> R + Send + 'static,
+        A: Send + 'static,
+        R: Send + Sync + 'static,
+    {
+        self.shared.submit(move || f(arg))
+    }
+
+    /// Schedules a closure that takes no argument: the Rust-style spelling of `submit`.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// let data = vec![1, 2, 3];
+    /// let f = pool.spawn(move || data.iter().sum::<i32>()).unwrap();
+    /// assert_eq!(f.result(None), Ok(&6));
+    /// ```
+    pub fn spawn<F, R>(&self, f: F) -> Result<Future<R>, SubmitError>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + Sync + 'static,
+    {
+        self.shared.submit(f)
+    }
+
+    /// `f` over every item, results in input order (Python's `executor.map(fn, items)`).
+    ///
+    /// Every item is submitted now, as Python does; results are pulled lazily (see [`Map`]).
+    /// For several iterables, zip them (shortest wins, like Python's `map`).
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::new(3).unwrap();
+    /// let out: Vec<u64> = pool
+    ///     .map(|(a, b): (u64, u32)| a.pow(b), (0..5).zip(0..5))
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(out, [1, 1, 4, 27, 256]);
+    /// ```
+    pub fn map<'a, F, I, R>(&self, f: F, items: I) -> Map<'a, R>
+    where
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Send + 'static,
+        R: Send + Sync + 'static,
+    {
+        match self.map_with(f, items, MapOptions::new()) {
+            Ok(map) => map,
+            Err(_) => unreachable!("default map options are valid"),
+        }
+    }
+
+    /// `map` with a timeout, or a `buffersize` for lazy input and bounded memory.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`] for `buffersize(0)` or `chunksize(0)` (chunksize is otherwise
+    /// ignored by threads, as in Python).
+    ///
+    /// ```
+    /// use concurrent_futures::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// // An endless input works with a buffer: only 4 items are ever ahead.
+    /// let squares = pool.map_with(|n: u64| n * n, 1.., MapOptions::new().buffersize(4)).unwrap();
+    /// let first: Vec<u64> = squares.take(4).map(Result::unwrap).collect();
+    /// assert_eq!(first, [1, 4, 9, 16]);
+    /// ```
+    pub fn map_with<'a, F, I, R>(
+        &self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, InvalidArgument>
+    where
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Send + 'static,
+        R: Send + Sync + 'static,
+    {
+        options.validate()?;
+        let f = Arc::new(f);
+        let shared = Arc::clone(&self.shared);
+        let submit = move |item: I::Item| {
+            let f = Arc::clone(&f);
+            shared.submit(move || f(item))
+        };
+        Ok(Map::new(items.into_iter(), submit, &options))
+    }
+
+    /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
+    ///
+    /// Later submits return [`SubmitError::Shutdown`]. With `cancel_futures`, every queued task
+    /// that has not started is cancelled (its callbacks run, and `wait`/`as_completed` see it
+    /// done). With `wait`, blocks with no timeout until every task not cancelled has finished
+    /// and every worker thread has exited; without it, returns at once and the workers finish
+    /// the queue on their own. Idempotent. Called from one of this pool's own tasks, `wait`
+    /// does not wait for the calling thread.
+    ///
+    /// ```
+    /// use concurrent_futures::{SubmitError, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new(1).unwrap();
+    /// let f = pool.submit(|x: i32| x + 1, 1).unwrap();
+    /// pool.shutdown(true, false);
+    /// assert_eq!(f.result(None), Ok(&2));
+    /// assert_eq!(pool.num_threads(), 0);
+    /// assert_eq!(pool.submit(|x: i32| x, 1).unwrap_err(), SubmitError::Shutdown);
+    /// ```
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.shared.shutdown(wait, cancel_futures);
+    }
+}
+
+impl Default for ThreadPoolExecutor {
+    /// A pool with the default `max_workers`.
+    fn default() -> Self {
+        match Self::builder().build() {
+            Ok(pool) => pool,
+            Err(_) => unreachable!("the default max_workers is at least 5"),
+        }
+    }
+}
+
+impl Drop for ThreadPoolExecutor {
+    fn drop(&mut self) {
+        self.shared.shutdown(true, false);
+    }
+}
+
+impl fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolExecutor")
+            .field("name_prefix", &self.shared.config.name_prefix)
+            .field("max_workers", &self.max_workers())
+            .field("num_threads", &self.num_threads())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor for ThreadPoolExecutor {
+    fn submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        ThreadPoolExecutor::submit(self, f, arg)
+    }
+
+    fn map_with<'a, I, R>(
+        &self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, InvalidArgument>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        ThreadPoolExecutor::map_with(self, f, items, options)
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        ThreadPoolExecutor::shutdown(self, wait, cancel_futures);
+    }
+}

@@ -1,0 +1,366 @@
+//! The pool's shared state and its worker loop. The protocol is described in `README.md` beside
+//! this file.
+
+use super::task::{set_current_pool, Job, Task};
+use crate::error::{BrokenExecutor, SubmitError};
+use crate::future::Future;
+use crate::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{thread, Backoff, Condvar, Mutex, Queue};
+use std::sync::Arc;
+
+/// Gate word: bit 63 shutdown, bit 62 broken, the rest counts `submit` calls in progress.
+const SHUTDOWN: usize = 1 << (usize::BITS - 1);
+const BROKEN: usize = 1 << (usize::BITS - 2);
+const IN_FLIGHT: usize = BROKEN - 1;
+
+/// Sleepers word: low half counts idle workers not yet claimed, high half counts wake tokens
+/// (claims a submitter made that no worker has consumed yet).
+const IDLE_ONE: u64 = 1;
+const TOKEN_ONE: u64 = 1 << 32;
+const IDLE_MASK: u64 = TOKEN_ONE - 1;
+
+pub(crate) const INITIALIZER_FAILED: &str =
+    "A thread initializer failed, the thread pool is not usable anymore";
+
+pub(crate) type Initializer = Arc<dyn Fn() + Send + Sync>;
+
+pub(crate) struct Config {
+    pub(crate) id: usize,
+    pub(crate) max_workers: usize,
+    pub(crate) name_prefix: String,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) initializer: Option<Initializer>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    queue: Queue<Arc<dyn Job>>,
+    gate: AtomicUsize,
+    sleepers: AtomicU64,
+    /// Workers started and not yet exited.
+    alive: AtomicUsize,
+    /// Threads ever started, for names.
+    started: AtomicUsize,
+    sleep_lock: Mutex<()>,
+    wake: Condvar,
+    handles: Mutex<Vec<thread::JoinHandle<()>>>,
+    broken: Mutex<Option<BrokenExecutor>>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            queue: Queue::new(),
+            gate: AtomicUsize::new(0),
+            sleepers: AtomicU64::new(0),
+            alive: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
+            sleep_lock: Mutex::new(()),
+            wake: Condvar::new(),
+            handles: Mutex::new(Vec::new()),
+            broken: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn num_threads(&self) -> usize {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Queues `func` and returns its future. This is the only way work enters the pool.
+    pub(crate) fn submit<F, T>(self: &Arc<Self>, func: F) -> Result<Future<T>, SubmitError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        // ORDERING: Acquire pairs with the Release of `shutdown`/`break_pool` setting their bit;
+        // the increment itself is what `shutdown` waits to drain.
+        let gate = self.gate.fetch_add(1, Ordering::Acquire);
+        if gate & (SHUTDOWN | BROKEN) != 0 {
+            self.leave();
+            return Err(if gate & BROKEN != 0 {
+                SubmitError::Broken(self.broken_error())
+            } else {
+                SubmitError::Shutdown
+            });
+        }
+        let task = Arc::new(Task::new(func, self.config.id));
+        let future = Future::from_cell(task.clone());
+        self.queue.push(task);
+        let started = self.wake_or_spawn();
+        self.leave();
+        match started {
+            Ok(()) => Ok(future),
+            Err(e) => {
+                future.cancel();
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends a `submit`; the last one out after a shutdown or breakage tidies up.
+    fn leave(&self) {
+        // ORDERING: Release publishes this submit's push to whoever sees the count reach zero.
+        let prev = self.gate.fetch_sub(1, Ordering::Release);
+        if prev & BROKEN != 0 {
+            self.fail_queued();
+        }
+        if prev & SHUTDOWN != 0 && prev & IN_FLIGHT == 1 {
+            self.wake_all();
+        }
+    }
+
+    /// After a push: hand the job to an idle worker, or start one if none is idle.
+    fn wake_or_spawn(self: &Arc<Self>) -> Result<(), SubmitError> {
+        // ORDERING: SeqCst fence against the worker's fence between "I am idle" and "queue
+        // empty?": either it sees our job or we see it idle (the store-load pattern).
+        fence(Ordering::SeqCst);
+        let mut cur = self.sleepers.load(Ordering::Relaxed);
+        while cur & IDLE_MASK > 0 {
+            // ORDERING: the claim is a pure counter hand-off; the job itself was published by
+            // the queue.
+            match self.sleepers.compare_exchange_weak(
+                cur,
+                cur - IDLE_ONE + TOKEN_ONE,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    let _guard = self.sleep_lock.lock();
+                    self.wake.notify_one();
+                    return Ok(());
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+        self.spawn_worker()
+    }
+
+    fn spawn_worker(self: &Arc<Self>) -> Result<(), SubmitError> {
+        let mut alive = self.alive.load(Ordering::Relaxed);
+        loop {
+            if alive >= self.config.max_workers {
+                return Ok(());
+            }
+            // ORDERING: reserving a slot; the count is only read for decisions and reports.
+            match self.alive.compare_exchange_weak(
+                alive,
+                alive + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => alive = actual,
+            }
+        }
+        let index = self.started.fetch_add(1, Ordering::Relaxed);
+        let mut builder =
+            thread::Builder::new().name(format!("{}_{}", self.config.name_prefix, index));
+        if let Some(size) = self.config.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let shared = Arc::clone(self);
+        match builder.spawn(move || shared.worker()) {
+            Ok(handle) => {
+                self.handles.lock().push(handle);
+                Ok(())
+            }
+            Err(e) => {
+                let now = self.alive.fetch_sub(1, Ordering::AcqRel) - 1;
+                if now == 0 {
+                    Err(SubmitError::Spawn(e.to_string()))
+                } else {
+                    log::warn!(target: "concurrent_futures", "could not start a worker thread: {e}");
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn worker(self: Arc<Self>) {
+        set_current_pool(self.config.id);
+        if let Some(init) = &self.config.initializer {
+            if let Err(e) = crate::panic::catch(|| init()) {
+                log::error!(target: "concurrent_futures", "Exception in initializer: {e}");
+                self.break_pool(BrokenExecutor::new(INITIALIZER_FAILED));
+                self.alive.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+        }
+        let mut idle = false;
+        while let Some(job) = self.next_job(idle) {
+            let counted = std::cell::Cell::new(false);
+            // Count ourselves idle before the result is visible when nothing else is queued, so
+            // that a `submit` right after `result()` reuses this thread instead of starting one.
+            job.run(&|| {
+                if self.queue.len() == 0 {
+                    self.become_idle();
+                    counted.set(true);
+                }
+            });
+            idle = counted.get();
+        }
+        // ORDERING: Release so `num_threads() == 0` after shutdown implies the worker's work is done.
+        self.alive.fetch_sub(1, Ordering::Release);
+    }
+
+    fn become_idle(&self) {
+        // ORDERING: SeqCst RMW plus fence pairs with `wake_or_spawn` (see there).
+        self.sleepers.fetch_add(IDLE_ONE, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
+    /// The next job, or `None` when the pool is shut down and drained. `idle`: this worker is
+    /// already counted idle.
+    fn next_job(&self, idle: bool) -> Option<Arc<dyn Job>> {
+        if let Some(job) = self.queue.pop() {
+            if idle {
+                self.leave_idle();
+            }
+            return Some(job);
+        }
+        if !idle {
+            self.become_idle();
+        }
+        let backoff = Backoff::new();
+        loop {
+            if let Some(job) = self.queue.pop() {
+                self.leave_idle();
+                return Some(job);
+            }
+            if self.drained() {
+                self.leave_idle();
+                return None;
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            let mut guard = self.sleep_lock.lock();
+            loop {
+                if self.take_token() {
+                    break;
+                }
+                if self.drained() {
+                    self.leave_idle();
+                    return None;
+                }
+                self.wake.wait(&mut guard);
+            }
+            drop(guard);
+            // Claimed: there was a job for us (another worker may have taken it; then we go
+            // round and become idle again).
+            if let Some(job) = self.queue.pop() {
+                return Some(job);
+            }
+            self.become_idle();
+        }
+    }
+
+    /// Consumes a wake token if there is one.
+    fn take_token(&self) -> bool {
+        let mut cur = self.sleepers.load(Ordering::Relaxed);
+        while cur >= TOKEN_ONE {
+            match self.sleepers.compare_exchange_weak(
+                cur,
+                cur - TOKEN_ONE,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+        false
+    }
+
+    /// This idle worker found work (or is exiting) without being woken: give back one idle
+    /// slot, preferring an outstanding token (a claim that counted us as the idle one).
+    fn leave_idle(&self) {
+        let mut cur = self.sleepers.load(Ordering::Relaxed);
+        loop {
+            let next = if cur >= TOKEN_ONE {
+                cur - TOKEN_ONE
+            } else {
+                debug_assert!(cur & IDLE_MASK > 0, "an idle worker is counted");
+                cur - IDLE_ONE
+            };
+            match self.sleepers.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Shut down, no submit in progress, and nothing queued: a worker may exit.
+    fn drained(&self) -> bool {
+        // ORDERING: Acquire pairs with `leave`'s Release: a zero count means every push that
+        // passed the gate is visible to the queue check that follows.
+        let gate = self.gate.load(Ordering::Acquire);
+        gate & SHUTDOWN != 0 && gate & IN_FLIGHT == 0 && self.queue.len() == 0
+    }
+
+    fn wake_all(&self) {
+        let _guard = self.sleep_lock.lock();
+        self.wake.notify_all();
+    }
+
+    pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        // ORDERING: Release pairs with the Acquire in `submit`.
+        self.gate.fetch_or(SHUTDOWN, Ordering::Release);
+        if cancel_futures {
+            while let Some(job) = self.queue.pop() {
+                job.cancel();
+            }
+        }
+        self.wake_all();
+        if !wait {
+            return;
+        }
+        // A submit that passed the gate before the bit may still push or start a worker; its
+        // window is a few instructions, so yield until it is out.
+        while self.gate.load(Ordering::Acquire) & IN_FLIGHT != 0 {
+            thread::yield_now();
+        }
+        let me = thread::current().id();
+        let handles = std::mem::take(&mut *self.handles.lock());
+        for handle in handles {
+            if handle.thread().id() == me {
+                // shutdown(wait) from one of our own tasks: joining ourselves would hang.
+                continue;
+            }
+            // A worker never unwinds (tasks and callbacks are caught), so join cannot fail
+            // short of a crate bug; report it rather than panic in a destructor.
+            if handle.join().is_err() {
+                log::error!(target: "concurrent_futures", "a worker thread panicked");
+            }
+        }
+    }
+
+    fn break_pool(&self, error: BrokenExecutor) {
+        self.broken.lock().get_or_insert(error);
+        // ORDERING: Release pairs with the Acquire in `submit`.
+        self.gate.fetch_or(BROKEN, Ordering::Release);
+        self.fail_queued();
+        self.wake_all();
+    }
+
+    fn broken_error(&self) -> BrokenExecutor {
+        self.broken
+            .lock()
+            .clone()
+            .unwrap_or_else(|| BrokenExecutor::new(INITIALIZER_FAILED))
+    }
+
+    fn fail_queued(&self) {
+        let error = self.broken_error();
+        while let Some(job) = self.queue.pop() {
+            job.fail(&error);
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! A submitted task: the future's core, the closure and the owning pool, in one allocation that
+//! the queue (as a [`Job`]) and every handle (as a [`Cell`]) share.
+
+use crate::error::{BrokenExecutor, FutureError};
+use crate::future::{Cell, Claim, Core, Future, Outcome};
+use crate::sync::{thread_local, UnsafeCell};
+use std::cell::Cell as StdCell;
+use std::sync::Arc;
+
+thread_local! {
+    /// The id of the pool whose worker this thread is (0: none).
+    static CURRENT_POOL: StdCell<usize> = const { StdCell::new(0) };
+    /// The address of the task running on this thread (0: none).
+    static CURRENT_TASK: StdCell<usize> = const { StdCell::new(0) };
+}
+
+pub(crate) fn set_current_pool(id: usize) {
+    CURRENT_POOL.with(|c| c.set(id));
+}
+
+pub(crate) fn current_pool() -> usize {
+    CURRENT_POOL.with(StdCell::get)
+}
+
+/// What the queue holds: something a worker runs, or gives up on at shutdown or breakage.
+pub(crate) trait Job: Send + Sync {
+    /// Claims and runs the task, or acknowledges its cancellation. `before_publish` is called
+    /// after the closure returned and before its outcome becomes visible, only if it ran.
+    fn run(self: Arc<Self>, before_publish: &dyn Fn());
+    /// Cancels the task if it has not started (shutdown with `cancel_futures`).
+    fn cancel(self: Arc<Self>);
+    /// Fails the task with `error` if it has not started (a broken pool).
+    fn fail(self: Arc<Self>, error: &BrokenExecutor);
+}
+
+pub(crate) struct Task<F, T> {
+    core: Core<T>,
+    /// Taken exactly once, by the thread that wins PENDING → RUNNING or CANCELLED → NOTIFIED.
+    func: UnsafeCell<Option<F>>,
+    pool: usize,
+}
+
+// SAFETY: `func` is the only field that is not Sync; it is touched only by the single thread that
+// won the claim (see `take_func`), so sharing the task only requires `F: Send`. `Core<T>` is Sync
+// for `T: Send + Sync`.
+unsafe impl<F: Send, T: Send + Sync> Sync for Task<F, T> {}
+
+impl<F, T> Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + Sync + 'static,
+{
+    pub(crate) fn new(func: F, pool: usize) -> Self {
+        Self {
+            core: Core::new(),
+            func: UnsafeCell::new(Some(func)),
+            pool,
+        }
+    }
+
+    /// Moves the closure out.
+    ///
+    /// # Safety
+    ///
+    /// The caller won `Claim::Run` or `Claim::Cancelled` for this task: each happens at most
+    /// once per task, and nothing else touches `func` until the task is dropped.
+    unsafe fn take_func(&self) -> Option<F> {
+        // SAFETY: exclusive by the caller's contract.
+        self.func.with_mut(|f| unsafe { (*f).take() })
+    }
+
+    fn handle(self: &Arc<Self>) -> Future<T> {
+        Future::from_cell(Arc::clone(self) as Arc<dyn Cell<T>>)
+    }
+
+    fn addr(&self) -> usize {
+        self as *const Self as *const () as usize
+    }
+
+    /// Runs the claimed closure and completes the future.
+    fn execute(self: &Arc<Self>, before_publish: &dyn Fn()) {
+        // SAFETY: called only right after winning `Claim::Run`.
+        let Some(func) = (unsafe { self.take_func() }) else {
+            unreachable!("a task's closure is taken once");
+        };
+        let previous = CURRENT_TASK.with(|c| c.replace(self.addr()));
+        let outcome = match crate::panic::catch(func) {
+            Ok(v) => Outcome::Value(v),
+            Err(e) => Outcome::Failed(Box::new(e)),
+        };
+        CURRENT_TASK.with(|c| c.set(previous));
+        before_publish();
+        if self.core.complete(outcome, || self.handle()).is_err() {
+            unreachable!("only the runner completes a running task");
+        }
+    }
+}
+
+impl<F, T> Cell<T> for Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + Sync + 'static,
+{
+    fn core(&self) -> &Core<T> {
+        &self.core
+    }
+
+    fn run_inline(self: Arc<Self>) -> bool {
+        if self.pool != current_pool() {
+            return false;
+        }
+        Job::run(Arc::clone(&self), &|| {});
+        matches!(
+            self.handle().state(),
+            crate::FutureState::Finished | crate::FutureState::Cancelled
+        )
+    }
+
+    fn is_current_task(&self) -> bool {
+        CURRENT_TASK.with(StdCell::get) == self.addr()
+    }
+}
+
+impl<F, T> Job for Task<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + Sync + 'static,
+{
+    fn run(self: Arc<Self>, before_publish: &dyn Fn()) {
+        match self.core.claim() {
+            Claim::Run => self.execute(before_publish),
+            // SAFETY: we won CANCELLED → NOTIFIED; dropping the closure now releases what it
+            // captured, as Python drops a cancelled work item.
+            Claim::Cancelled => drop(unsafe { self.take_func() }),
+            Claim::Taken(_) => {}
+        }
+    }
+
+    fn cancel(self: Arc<Self>) {
+        let handle = self.handle();
+        if handle.cancel() {
+            // Acknowledge at once so `wait`/`as_completed` see it: no worker will pop it again.
+            self.run(&|| {});
+        }
+    }
+
+    fn fail(self: Arc<Self>, error: &BrokenExecutor) {
+        match self.core.claim() {
+            Claim::Run => {
+                // SAFETY: we won PENDING → RUNNING.
+                drop(unsafe { self.take_func() });
+                let failed = Outcome::Failed(Box::new(FutureError::BrokenExecutor(error.clone())));
+                if self.core.complete(failed, || self.handle()).is_err() {
+                    unreachable!("only the claimer completes a running task");
+                }
+            }
+            // SAFETY: we won CANCELLED → NOTIFIED.
+            Claim::Cancelled => drop(unsafe { self.take_func() }),
+            Claim::Taken(_) => {}
+        }
+    }
+}
