@@ -1,16 +1,17 @@
 //! The one door to synchronization primitives.
 //!
 //! Every lock, condition variable, atomic, cell, thread and queue the crate uses comes from here, so
-//! that `RUSTFLAGS="--cfg loom"` swaps all of them for loom's model-checked versions at once. Under
+//! that `RUSTFLAGS="--cfg concurrent_futures_loom"` swaps all of them for loom's model-checked versions at once. Under
 //! loom the lock-free queue becomes a mutex-protected `VecDeque` (loom cannot see inside
 //! crossbeam) and timed waits become plain waits (loom has no clock); everything else is the same
-//! code path.
+//! code path. The cfg has the crate's own name, as crossbeam's `crossbeam_loom` does, because a
+//! plain `--cfg loom` also switches tokio (a dev-dependency) into its own loom mode.
 //!
 //! `Arc` is deliberately std's everywhere: futures and jobs are `Arc<dyn Trait>` views of one
 //! allocation, an unsizing loom's `Arc` cannot do on stable, and reference counting is not what
 //! the models check.
 
-#[cfg(not(loom))]
+#[cfg(not(concurrent_futures_loom))]
 mod imp {
     pub(crate) use std::sync::atomic;
     pub(crate) use std::thread;
@@ -99,13 +100,11 @@ mod imp {
         }
     }
 
-    pub(crate) use std::thread_local;
-
     /// Spins briefly, then yields, before a thread goes to sleep.
     pub(crate) type Backoff = crossbeam_utils::Backoff;
 }
 
-#[cfg(loom)]
+#[cfg(concurrent_futures_loom)]
 mod imp {
     pub(crate) use loom::sync::atomic;
     pub(crate) use loom::thread;
@@ -196,8 +195,6 @@ mod imp {
             self.0.lock().unwrap().len()
         }
     }
-
-    pub(crate) use loom::thread_local;
 
     /// Under loom, "spinning" is a yield so the model explores the other threads.
     #[derive(Debug, Default)]

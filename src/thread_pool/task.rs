@@ -3,15 +3,24 @@
 
 use crate::error::{BrokenExecutor, FutureError};
 use crate::future::{Cell, Claim, Core, Future, Outcome};
-use crate::sync::{thread_local, UnsafeCell};
+use crate::sync::UnsafeCell;
 use std::cell::Cell as StdCell;
 use std::sync::Arc;
 
-thread_local! {
+#[cfg(not(concurrent_futures_loom))]
+std::thread_local! {
     /// The id of the pool whose worker this thread is (0: none).
     static CURRENT_POOL: StdCell<usize> = const { StdCell::new(0) };
     /// The address of the task running on this thread (0: none).
     static CURRENT_TASK: StdCell<usize> = const { StdCell::new(0) };
+}
+
+// loom runs its threads on one OS thread, so it needs its own thread-locals (and its macro takes
+// no `const` initializer).
+#[cfg(concurrent_futures_loom)]
+loom::thread_local! {
+    static CURRENT_POOL: StdCell<usize> = StdCell::new(0);
+    static CURRENT_TASK: StdCell<usize> = StdCell::new(0);
 }
 
 pub(crate) fn set_current_pool(id: usize) {

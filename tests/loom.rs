@@ -1,0 +1,183 @@
+//! Model checks of the future state machine, of `submit` racing `shutdown`, and of waiter
+//! wake-ups, explored exhaustively by loom (up to `LOOM_MAX_PREEMPTIONS` preemptions).
+//!
+//! Run with `RUSTFLAGS="--cfg concurrent_futures_loom" cargo test --release --test loom`. Each model states its
+//! invariant; a lost wake-up shows up as a loom deadlock, a data race on the outcome slot as a
+//! loom causality error.
+#![cfg(concurrent_futures_loom)]
+
+use concurrent_futures::{as_completed, wait, Future, FutureError, ReturnWhen, ThreadPoolExecutor};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+/// `set_result` racing `cancel`: exactly one wins, the callback runs exactly once, and every
+/// reader sees the winner's outcome.
+#[test]
+fn set_result_racing_cancel_resolves_exactly_once() {
+    loom::model(|| {
+        let f: Future<u32> = Future::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        f.add_done_callback(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        let setter = {
+            let f = f.clone();
+            thread::spawn(move || f.set_result(7).is_ok())
+        };
+        let canceller = {
+            let f = f.clone();
+            thread::spawn(move || f.cancel())
+        };
+        let set = setter.join().unwrap();
+        let cancelled = canceller.join().unwrap();
+        assert!(set ^ cancelled, "exactly one of set_result and cancel wins");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        match f.result(None) {
+            Ok(v) => assert!(set && *v == 7),
+            Err(e) => assert!(cancelled && e == FutureError::Cancelled),
+        }
+    });
+}
+
+/// A `result(None)` that registers while another thread completes the future is always woken.
+#[test]
+fn result_waiter_racing_completion_is_never_lost() {
+    loom::model(|| {
+        let f: Future<u32> = Future::new();
+        let setter = {
+            let f = f.clone();
+            thread::spawn(move || f.set_result(5).unwrap())
+        };
+        assert_eq!(f.result(None), Ok(&5));
+        setter.join().unwrap();
+    });
+}
+
+/// A callback added while the future completes runs exactly once, after the value is visible.
+#[test]
+fn callback_racing_completion_runs_exactly_once() {
+    loom::model(|| {
+        let f: Future<u32> = Future::new();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let setter = {
+            let f = f.clone();
+            thread::spawn(move || f.set_result(3).unwrap())
+        };
+        let s = seen.clone();
+        f.add_done_callback(move |f| {
+            assert_eq!(f.result(None), Ok(&3));
+            s.fetch_add(1, Ordering::SeqCst);
+        });
+        setter.join().unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// `into_result` on the last handle, racing the completer's callbacks, never reads a moved value.
+#[test]
+fn into_result_waits_for_callbacks_of_the_completer() {
+    loom::model(|| {
+        let f: Future<String> = Future::new();
+        f.add_done_callback(|f| assert_eq!(f.result(None).map(String::as_str), Ok("x")));
+        let setter = {
+            let f = f.clone();
+            thread::spawn(move || f.set_result("x".to_owned()).unwrap())
+        };
+        // The setter's handle is dropped when its thread ends; ours may then be the last.
+        let mine = f;
+        setter.join().unwrap();
+        assert_eq!(mine.into_result().as_deref(), Ok("x"));
+    });
+}
+
+/// `wait(FirstCompleted)` with two futures completed concurrently returns, and
+/// `wait(AllCompleted)` then sees both: no lost wake-up when completions coincide.
+#[test]
+fn wait_wakes_when_two_futures_complete_together() {
+    loom::model(|| {
+        let a: Future<u8> = Future::new();
+        let b: Future<u8> = Future::new();
+        let ta = {
+            let a = a.clone();
+            thread::spawn(move || a.set_result(1).unwrap())
+        };
+        let tb = {
+            let b = b.clone();
+            thread::spawn(move || b.set_result(2).unwrap())
+        };
+        let first = wait([&a, &b], None, ReturnWhen::FirstCompleted);
+        assert!(!first.done.is_empty());
+        let all = wait([&a, &b], None, ReturnWhen::AllCompleted);
+        assert_eq!(all.done.len(), 2);
+        ta.join().unwrap();
+        tb.join().unwrap();
+    });
+}
+
+/// `as_completed` over two futures completed concurrently yields each exactly once.
+#[test]
+fn as_completed_yields_each_concurrent_completion_once() {
+    loom::model(|| {
+        let a: Future<u8> = Future::new();
+        let b: Future<u8> = Future::new();
+        let ta = {
+            let a = a.clone();
+            thread::spawn(move || a.set_result(1).unwrap())
+        };
+        let tb = {
+            let b = b.clone();
+            thread::spawn(move || b.set_result(2).unwrap())
+        };
+        let mut got: Vec<u8> = as_completed([a, b], None)
+            .map(|f| *f.unwrap().result(None).unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        ta.join().unwrap();
+        tb.join().unwrap();
+    });
+}
+
+/// `submit` racing `shutdown(wait)`: the submit either fails with `Shutdown` or its future
+/// ends (runs) before shutdown returns; it is never stranded in the queue.
+#[test]
+fn submit_racing_shutdown_never_strands_a_task() {
+    loom::model(|| {
+        let pool = Arc::new(ThreadPoolExecutor::new(1).unwrap());
+        let submitter = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.submit(|x: u8| x, 9).ok())
+        };
+        pool.shutdown(true, false);
+        let submitted = submitter.join().unwrap();
+        // A submit that passed the gate before shutdown is waited for by a second shutdown
+        // (the drop), which joins the worker it may have started.
+        drop(Arc::try_unwrap(pool).ok().expect("only handle"));
+        if let Some(f) = submitted {
+            assert_eq!(f.result(None), Ok(&9));
+        }
+    });
+}
+
+/// A user `cancel` racing the worker's claim: the future ends exactly one way, and `wait`
+/// counts it as done once the pool has shut down.
+#[test]
+fn cancel_racing_worker_claim_ends_one_way() {
+    loom::model(|| {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let f = pool.submit(|x: u8| x, 4).unwrap();
+        let canceller = {
+            let f = f.clone();
+            thread::spawn(move || f.cancel())
+        };
+        let cancelled = canceller.join().unwrap();
+        pool.shutdown(true, false);
+        match f.result(None) {
+            Ok(v) => assert!(!cancelled && *v == 4),
+            Err(e) => assert!(cancelled && e == FutureError::Cancelled),
+        }
+        assert_eq!(wait([&f], None, ReturnWhen::AllCompleted).done.len(), 1);
+    });
+}
