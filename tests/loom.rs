@@ -140,12 +140,15 @@ fn as_completed_yields_each_concurrent_completion_once() {
     });
 }
 
-/// `submit` racing `shutdown(wait)`: the submit either fails with `Shutdown` or its future
-/// ends (runs) before shutdown returns; it is never stranded in the queue.
+/// `submit` racing `shutdown(wait)` while the pool's only worker is idle: the submit either
+/// fails with `Shutdown` or its task runs; it is never stranded in the queue by a worker that
+/// decided to exit (tokio #8056's shape).
 #[test]
 fn submit_racing_shutdown_never_strands_a_task() {
     loom::model(|| {
         let pool = Arc::new(ThreadPoolExecutor::new(1).unwrap());
+        // Warm up: one worker exists and goes idle.
+        assert_eq!(pool.submit(|x: u8| x, 1).unwrap().result(None), Ok(&1));
         let submitter = {
             let pool = pool.clone();
             thread::spawn(move || pool.submit(|x: u8| x, 9).ok())

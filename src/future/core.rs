@@ -54,8 +54,11 @@ pub(crate) enum Entry<T> {
     /// A `wait`/`as_completed` waiter: released by FINISHED or NOTIFIED only.
     Collect(Arc<dyn Notify>, usize),
     /// A done-callback: runs once, on the ending thread.
-    Callback(Box<dyn FnOnce(&Future<T>) + Send>),
+    Callback(Callback<T>),
 }
+
+/// A boxed done-callback.
+pub(crate) type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
 
 /// Which waits count a state as ended.
 #[derive(Clone, Copy, PartialEq, Eq)]

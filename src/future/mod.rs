@@ -424,7 +424,7 @@ impl<T> Future<T> {
 }
 
 /// Runs one done-callback, catching and logging a panic.
-pub(crate) fn run_callback<T>(cb: Box<dyn FnOnce(&Future<T>) + Send>, fut: &Future<T>) {
+pub(crate) fn run_callback<T>(cb: self::core::Callback<T>, fut: &Future<T>) {
     if let Err(err) = crate::panic::catch(|| cb(fut)) {
         log::error!(target: "concurrent_futures", "exception calling callback for {fut}: {err}");
     }

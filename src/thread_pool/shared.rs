@@ -133,6 +133,11 @@ impl Shared {
                 Err(actual) => cur = actual,
             }
         }
+        // No idle worker was counted, but one that was spinning may have taken the job already
+        // (and un-counted itself): start a thread only if work is actually waiting.
+        if self.alive.load(Ordering::Relaxed) >= self.config.max_workers || self.queue.len() == 0 {
+            return Ok(());
+        }
         self.spawn_worker()
     }
 
@@ -331,7 +336,9 @@ impl Shared {
         let handles = std::mem::take(&mut *self.handles.lock());
         for handle in handles {
             if handle.thread().id() == me {
-                // shutdown(wait) from one of our own tasks: joining ourselves would hang.
+                // shutdown(wait) from one of our own tasks: joining ourselves would hang. Keep
+                // the handle so that a later shutdown (or the drop) still waits for this worker.
+                self.handles.lock().push(handle);
                 continue;
             }
             // A worker never unwinds (tasks and callbacks are caught), so join cannot fail

@@ -1,0 +1,606 @@
+//! `map` and `map_with` on the thread pool: CPython's `Executor.map` behaviours (catalog area F).
+//!
+//! Tasks are held with standalone `Future<()>` gates and channels, never with sleeps. Only the
+//! timeout tests (F4, F5) measure wall-clock time, as they are about deadlines.
+
+use concurrent_futures::{
+    Future, FutureError, InvalidArgument, MapOptions, SubmitError, ThreadPoolExecutor,
+};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a wait that should succeed at once may take before the test calls it a hang.
+const LONG: Duration = Duration::from_secs(30);
+
+/// Repetitions for the racy tests; `CF_TEST_STRESS=1000` for a long run.
+fn stress() -> usize {
+    std::env::var("CF_TEST_STRESS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+}
+
+/// A closed gate: tasks call `gate.result(None)` and block until the test opens it.
+fn gate() -> Future<()> {
+    Future::new()
+}
+
+fn open(gate: &Future<()>) {
+    gate.set_result(()).expect("a gate is opened once");
+}
+
+/// Runs `f` on its own thread and fails the test if it does not finish within `LONG`
+/// (CPython's per-test time limit, N2).
+fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(LONG) {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: did not finish within {LONG:?} (hang)"),
+    }
+}
+
+/// Records which inputs a task ran for.
+#[derive(Clone, Default)]
+struct Ran(Arc<Mutex<BTreeSet<i64>>>);
+
+impl Ran {
+    fn add(&self, i: i64) {
+        self.0.lock().unwrap().insert(i);
+    }
+    fn get(&self) -> BTreeSet<i64> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// An input iterator that counts how many items were pulled from it.
+struct Counted<I> {
+    inner: I,
+    pulled: Arc<AtomicUsize>,
+}
+
+fn counted<I: Iterator>(inner: I) -> (Counted<I>, Arc<AtomicUsize>) {
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let it = Counted {
+        inner,
+        pulled: Arc::clone(&pulled),
+    };
+    (it, pulled)
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next();
+        if item.is_some() {
+            self.pulled.fetch_add(1, Ordering::SeqCst);
+        }
+        item
+    }
+}
+
+fn divmod((a, b): (i32, i32)) -> (i32, i32) {
+    (a / b, a % b)
+}
+
+fn assert_divide_by_zero(item: Option<Result<(i32, i32), FutureError>>) {
+    match item {
+        Some(Err(FutureError::Panicked { message, .. })) => {
+            assert!(message.contains("divide by zero"), "message: {message}")
+        }
+        other => panic!("expected the division by zero at this position, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// F1, F12, F13, F14: results, order, chunksize, zip, empty input
+
+#[test]
+fn map_yields_results_in_input_order_like_builtin_map() {
+    // CPython F1
+    let ex = ThreadPoolExecutor::new(5).unwrap();
+    let expected: Vec<u64> = (0..10u64).map(|i| i.pow(i as u32)).collect();
+    let got: Result<Vec<u64>, _> = ex
+        .map(|(a, b): (u64, u32)| a.pow(b), (0..10u64).zip(0..10u32))
+        .collect();
+    assert_eq!(got.unwrap(), expected);
+    let got: Result<Vec<u64>, _> = ex
+        .map_with(
+            |(a, b): (u64, u32)| a.pow(b),
+            (0..10u64).zip(0..10u32),
+            MapOptions::new().chunksize(3),
+        )
+        .unwrap()
+        .collect();
+    assert_eq!(got.unwrap(), expected);
+}
+
+#[test]
+fn map_yields_in_input_order_even_when_later_items_finish_first() {
+    // CPython F1 (order is input order, not completion order)
+    const N: usize = 5;
+    let ex = ThreadPoolExecutor::new(N).unwrap();
+    let gates: Arc<Vec<Future<()>>> = Arc::new((0..N).map(|_| gate()).collect());
+    let finished = Arc::new(Mutex::new(Vec::new()));
+    let (g, fin) = (Arc::clone(&gates), Arc::clone(&finished));
+    // Item i waits for its gate, then opens item i-1's: they finish in reverse order.
+    let it = ex.map(
+        move |i: usize| {
+            g[i].result(None).unwrap();
+            fin.lock().unwrap().push(i);
+            if i > 0 {
+                open(&g[i - 1]);
+            }
+            i * 10
+        },
+        0..N,
+    );
+    open(&gates[N - 1]);
+    let got: Vec<usize> = it.map(Result::unwrap).collect();
+    assert_eq!(got, [0, 10, 20, 30, 40]);
+    assert_eq!(*finished.lock().unwrap(), [4, 3, 2, 1, 0]);
+}
+
+#[test]
+fn thread_pool_map_ignores_chunksize_and_rejects_zero() {
+    // CPython F12 (and F11's chunksize check, here for the thread pool)
+    let ex = ThreadPoolExecutor::new(3).unwrap();
+    let plain: Vec<i32> = ex.map(|x: i32| x * 3, 0..40).map(Result::unwrap).collect();
+    for chunksize in [1, 3, 6, 40, 50] {
+        let chunked: Vec<i32> = ex
+            .map_with(
+                |x: i32| x * 3,
+                0..40,
+                MapOptions::new().chunksize(chunksize),
+            )
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(chunked, plain, "chunksize {chunksize}");
+    }
+    let err: InvalidArgument = ex
+        .map_with(|x: i32| x, 0..4, MapOptions::new().chunksize(0))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "chunksize must be >= 1.");
+}
+
+#[test]
+fn map_over_zipped_inputs_stops_at_the_shortest() {
+    // CPython F13
+    let ex = ThreadPoolExecutor::new(2).unwrap();
+    let got: Vec<i32> = ex
+        .map(|(a, b): (i32, i32)| a + b, (0..10).zip(0..3))
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, [0, 2, 4]);
+}
+
+#[test]
+fn map_over_empty_input_is_exhausted_at_once() {
+    // CPython F14
+    let ex = ThreadPoolExecutor::new(2).unwrap();
+    let mut it = ex.map(|x: i32| x, std::iter::empty());
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None);
+    let mut it = ex
+        .map_with(|x: i32| x, Vec::new(), MapOptions::new().buffersize(2))
+        .unwrap();
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None);
+    // Nothing was submitted, so no thread was started.
+    assert_eq!(ex.num_threads(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// F3, F6: errors at their position, iteration goes on
+
+#[test]
+fn map_yields_errors_at_their_position_and_continues() {
+    // CPython F3 (chosen over F2: iteration continues after an error)
+    let ex = ThreadPoolExecutor::new(5).unwrap();
+    let mut it = ex.map(divmod, std::iter::repeat(5).zip([2, 3, 0, 5]));
+    assert_eq!(it.next(), Some(Ok((2, 1))));
+    assert_eq!(it.next(), Some(Ok((1, 2))));
+    assert_divide_by_zero(it.next());
+    assert_eq!(it.next(), Some(Ok((1, 0))));
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None);
+}
+
+#[test]
+fn map_with_chunksize_yields_errors_at_their_position_and_continues() {
+    // CPython F3 (chunksize=3 form)
+    let ex = ThreadPoolExecutor::new(5).unwrap();
+    let mut it = ex
+        .map_with(
+            divmod,
+            std::iter::repeat(5).zip([2, 0, 3, 5]),
+            MapOptions::new().chunksize(3),
+        )
+        .unwrap();
+    assert_eq!(it.next(), Some(Ok((2, 1))));
+    assert_divide_by_zero(it.next());
+    assert_eq!(it.next(), Some(Ok((1, 2))));
+    assert_eq!(it.next(), Some(Ok((1, 0))));
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None);
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct CallableTimedOut;
+
+#[test]
+fn a_timeout_returned_or_raised_by_the_callable_is_that_items_value_not_maps_deadline() {
+    // CPython F6
+    let ex = ThreadPoolExecutor::new(4).unwrap();
+    let returns = |i: u32| if i == 1 { Err(CallableTimedOut) } else { Ok(i) };
+    let expected = vec![Ok(Ok(0)), Ok(Err(CallableTimedOut)), Ok(Ok(2)), Ok(Ok(3))];
+    let got: Vec<_> = ex.map(returns, 0..4).collect();
+    assert_eq!(got, expected);
+    let got: Vec<_> = ex
+        .map_with(returns, 0..4, MapOptions::new().timeout(LONG))
+        .unwrap()
+        .collect();
+    assert_eq!(got, expected);
+
+    // A panic that talks about timing out is a panic, not `FutureError::Timeout`.
+    let panics = |i: u32| {
+        if i == 1 {
+            panic!("operation timed out");
+        }
+        i
+    };
+    for options in [MapOptions::new(), MapOptions::new().timeout(LONG)] {
+        let got: Vec<_> = ex.map_with(panics, 0..4, options).unwrap().collect();
+        assert_eq!(got.len(), 4);
+        assert_eq!(
+            got[1].as_ref().unwrap_err().panic_message(),
+            Some("operation timed out")
+        );
+        assert_eq!(got[0], Ok(0));
+        assert_eq!(got[2..], [Ok(2), Ok(3)]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// F4, F5: the timeout is one deadline, counted from the map call
+
+#[test]
+fn map_timeout_yields_timeout_then_cancels_the_rest_and_ends() {
+    // CPython F4
+    let ex = ThreadPoolExecutor::new(1).unwrap();
+    let hold = gate();
+    let ran = Ran::default();
+    let (h, r) = (hold.clone(), ran.clone());
+    let timeout = Duration::from_millis(200);
+    let start = Instant::now();
+    let mut it = ex
+        .map_with(
+            move |i: i64| {
+                if i == 2 {
+                    h.result(None).unwrap();
+                }
+                r.add(i);
+                i
+            },
+            0..5,
+            MapOptions::new().timeout(timeout),
+        )
+        .unwrap();
+    assert_eq!(it.next(), Some(Ok(0)));
+    assert_eq!(it.next(), Some(Ok(1)));
+    assert_eq!(it.next(), Some(Err(FutureError::Timeout)));
+    let waited = start.elapsed();
+    assert!(waited >= timeout, "timed out early: {waited:?}");
+    assert!(waited < LONG, "timed out far too late: {waited:?}");
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None);
+    open(&hold);
+    ex.shutdown(true, false);
+    // Item 2 was running and finished; items 3 and 4 were cancelled and never ran.
+    assert_eq!(ran.get(), BTreeSet::from([0, 1, 2]));
+}
+
+#[test]
+fn map_timeout_is_one_deadline_counted_from_the_map_call() {
+    // CPython F5
+    let timeout = Duration::from_millis(200);
+    let ex = ThreadPoolExecutor::new(1).unwrap();
+    let hold = gate();
+    let h = hold.clone();
+    let start = Instant::now();
+    let mut it = ex
+        .map_with(
+            move |i: u32| {
+                if i == 1 {
+                    h.result(None).unwrap();
+                }
+                i
+            },
+            0..3,
+            MapOptions::new().timeout(timeout),
+        )
+        .unwrap();
+    // Spend most of the budget before iterating: the clock already runs.
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(it.next(), Some(Ok(0)));
+    let before = Instant::now();
+    assert_eq!(it.next(), Some(Err(FutureError::Timeout)));
+    // A per-item (or from-first-next) timeout would have waited the whole 200 ms here.
+    assert!(
+        before.elapsed() < timeout,
+        "waited {:?}: the deadline was not counted from the map call",
+        before.elapsed()
+    );
+    assert!(start.elapsed() >= timeout);
+    assert_eq!(it.next(), None);
+    open(&hold);
+}
+
+#[test]
+fn map_timeout_that_passed_before_the_first_next_times_out_the_first_pending_item() {
+    // CPython F5 ("sleeping past the timeout before the first next() times out item 0")
+    let timeout = Duration::from_millis(100);
+    let ex = ThreadPoolExecutor::new(1).unwrap();
+    let hold = gate();
+    let h = hold.clone();
+    let mut it = ex
+        .map_with(
+            move |i: u32| {
+                h.result(None).unwrap();
+                i
+            },
+            0..3,
+            MapOptions::new().timeout(timeout),
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let before = Instant::now();
+    assert_eq!(it.next(), Some(Err(FutureError::Timeout)));
+    assert!(
+        before.elapsed() < timeout,
+        "waited {:?} after the deadline had passed",
+        before.elapsed()
+    );
+    assert_eq!(it.next(), None);
+    open(&hold);
+}
+
+// ---------------------------------------------------------------------------------------------
+// F7, F8, F9, F10: dropping, eager submission, shutdown races, no retained results
+
+#[test]
+fn dropping_the_map_iterator_cancels_items_not_yet_started() {
+    // CPython F7
+    for options in [MapOptions::new(), MapOptions::new().chunksize(3)] {
+        let ex = ThreadPoolExecutor::new(1).unwrap();
+        let hold = gate();
+        let ran = Ran::default();
+        let (started_tx, started_rx) = mpsc::channel();
+        let (h, r) = (hold.clone(), ran.clone());
+        let mut it = ex
+            .map_with(
+                move |i: i64| {
+                    if i == 1 {
+                        started_tx.send(()).unwrap();
+                        h.result(None).unwrap();
+                    }
+                    r.add(i);
+                    i
+                },
+                0..10,
+                options,
+            )
+            .unwrap();
+        assert_eq!(it.next(), Some(Ok(0)));
+        started_rx.recv_timeout(LONG).expect("item 1 starts");
+        drop(it); // Python's `close()`
+        open(&hold);
+        ex.shutdown(true, false);
+        // Item 1 was running and finished; 2..10 never ran.
+        assert_eq!(ran.get(), BTreeSet::from([0, 1]));
+    }
+}
+
+#[test]
+fn map_submits_every_item_without_iteration() {
+    // CPython F8
+    let ex = ThreadPoolExecutor::new(5).unwrap();
+    let ran = Ran::default();
+    let r = ran.clone();
+    let it = ex.map(move |i: i64| r.add(i), 0..10);
+    ex.shutdown(true, false);
+    assert_eq!(ran.get(), (0..10).collect::<BTreeSet<_>>());
+    drop(it);
+}
+
+#[test]
+fn shutdown_right_after_an_unconsumed_map_does_not_hang() {
+    // CPython F9
+    for _ in 0..stress() {
+        watchdog("map then shutdown", || {
+            let ex = ThreadPoolExecutor::new(5).unwrap();
+            let it = ex.map(|x: u32| x.to_string(), vec![2; 6]);
+            ex.shutdown(true, false);
+            // Every item was submitted before the shutdown, so all still arrive.
+            let got: Vec<String> = it.map(Result::unwrap).collect();
+            assert_eq!(got, vec!["2"; 6]);
+        });
+    }
+}
+
+#[test]
+fn map_keeps_no_reference_to_results_it_already_yielded() {
+    // CPython F10
+    let ex = ThreadPoolExecutor::new(2).unwrap();
+    let mut it = ex.map(Arc::new, 0..3);
+    let first = it.next().unwrap().unwrap();
+    let weak = Arc::downgrade(&first);
+    drop(first);
+    assert!(
+        weak.upgrade().is_none(),
+        "the iterator kept the yielded value"
+    );
+    assert_eq!(it.map(|r| *r.unwrap()).collect::<Vec<_>>(), [1, 2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// F15: buffersize
+
+#[test]
+fn map_buffersize_zero_is_rejected() {
+    // CPython F15 (b); (a) is a Python type error with no Rust meaning
+    let ex = ThreadPoolExecutor::new(2).unwrap();
+    let err = ex
+        .map_with(|x: i32| x, 0..4, MapOptions::new().buffersize(0))
+        .unwrap_err();
+    assert_eq!(err.to_string(), "buffersize must be None or > 0");
+    assert_eq!(ex.num_threads(), 0, "nothing was submitted");
+}
+
+#[test]
+fn map_buffersize_gives_the_same_results_in_order() {
+    // CPython F15 (c), (d)
+    let ex = ThreadPoolExecutor::new(5).unwrap();
+    for buffersize in [1, 2, 4, 8] {
+        let got: Vec<String> = ex
+            .map_with(
+                |i: i32| i.to_string(),
+                0..4,
+                MapOptions::new().buffersize(buffersize),
+            )
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, ["0", "1", "2", "3"], "buffersize {buffersize}");
+        let got: Vec<i32> = ex
+            .map_with(
+                |(a, b): (i32, i32)| a + b,
+                (0..4).zip(0..4),
+                MapOptions::new().buffersize(buffersize),
+            )
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, [0, 2, 4, 6], "buffersize {buffersize}");
+    }
+}
+
+#[test]
+fn map_buffersize_works_on_infinite_input() {
+    // CPython F15 (e), (f)
+    let ex = ThreadPoolExecutor::new(5).unwrap();
+    let got: Vec<String> = ex
+        .map_with(|i: u64| i.to_string(), 0.., MapOptions::new().buffersize(2))
+        .unwrap()
+        .take(3)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, ["0", "1", "2"]);
+    let got: Vec<u64> = ex
+        .map_with(
+            |(a, b): (u64, u64)| a + b,
+            (0..).zip(0..),
+            MapOptions::new().buffersize(2),
+        )
+        .unwrap()
+        .take(3)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got, [0, 2, 4]);
+}
+
+#[test]
+fn map_buffersize_pulls_only_buffersize_items_before_iteration() {
+    // CPython F15 (g)
+    let ex = ThreadPoolExecutor::new(5).unwrap();
+    let (ints, pulled) = counted(0u64..);
+    let it = ex
+        .map_with(|i: u64| i, ints, MapOptions::new().buffersize(2))
+        .unwrap();
+    ex.shutdown(true, false);
+    assert_eq!(pulled.load(Ordering::SeqCst), 2);
+    drop(it);
+}
+
+#[test]
+fn map_buffersize_stays_at_most_buffersize_ahead_of_the_consumer() {
+    // CPython F15 ("pulls at most buffersize ahead")
+    let ex = ThreadPoolExecutor::new(4).unwrap();
+    for buffersize in [1, 3] {
+        let (ints, pulled) = counted(0u64..100);
+        let mut it = ex
+            .map_with(
+                |i: u64| i * 2,
+                ints,
+                MapOptions::new().buffersize(buffersize),
+            )
+            .unwrap();
+        assert_eq!(pulled.load(Ordering::SeqCst), buffersize);
+        for yielded in 1..=20 {
+            assert_eq!(it.next(), Some(Ok(2 * (yielded as u64 - 1))));
+            let p = pulled.load(Ordering::SeqCst);
+            assert!(
+                p <= yielded + buffersize,
+                "buffersize {buffersize}: pulled {p} after {yielded} results"
+            );
+        }
+    }
+}
+
+#[test]
+fn dropping_a_buffered_map_over_infinite_input_stops_pulling_input() {
+    // CPython F7 with F15
+    let ex = ThreadPoolExecutor::new(1).unwrap();
+    let (ints, pulled) = counted(0u64..);
+    let mut it = ex
+        .map_with(|i: u64| i, ints, MapOptions::new().buffersize(3))
+        .unwrap();
+    assert_eq!(it.next(), Some(Ok(0)));
+    let pulled_at_drop = pulled.load(Ordering::SeqCst);
+    assert!(pulled_at_drop <= 4, "pulled {pulled_at_drop}");
+    drop(it);
+    ex.shutdown(true, false);
+    assert_eq!(pulled.load(Ordering::SeqCst), pulled_at_drop);
+}
+
+// ---------------------------------------------------------------------------------------------
+// map on a pool that refuses work (I1 for map)
+
+#[test]
+fn map_after_shutdown_yields_one_rejected_error_then_ends() {
+    // CPython I1 (map's form)
+    let ex = ThreadPoolExecutor::new(2).unwrap();
+    ex.shutdown(true, false);
+    let mut it = ex.map(|x: i32| x, 0..5);
+    assert_eq!(
+        it.next(),
+        Some(Err(FutureError::Rejected(SubmitError::Shutdown)))
+    );
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None);
+}
+
+#[test]
+fn buffered_map_yields_submitted_items_then_rejected_when_the_pool_shuts_down_midway() {
+    // CPython I1 with F15
+    let ex = ThreadPoolExecutor::new(2).unwrap();
+    let mut it = ex
+        .map_with(|x: i32| x, 0..10, MapOptions::new().buffersize(2))
+        .unwrap();
+    assert_eq!(it.next(), Some(Ok(0)));
+    ex.shutdown(true, false);
+    // Items 1 and 2 were submitted before the shutdown; item 3 is refused.
+    assert_eq!(it.next(), Some(Ok(1)));
+    assert_eq!(it.next(), Some(Ok(2)));
+    assert_eq!(
+        it.next(),
+        Some(Err(FutureError::Rejected(SubmitError::Shutdown)))
+    );
+    assert_eq!(it.next(), None);
+}
