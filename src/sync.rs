@@ -99,9 +99,6 @@ mod imp {
             self.rx.len()
         }
     }
-
-    /// Spins briefly, then yields, before a thread goes to sleep.
-    pub(crate) type Backoff = crossbeam_utils::Backoff;
 }
 
 #[cfg(concurrent_futures_loom)]
@@ -193,23 +190,6 @@ mod imp {
         }
         pub(crate) fn len(&self) -> usize {
             self.0.lock().unwrap().len()
-        }
-    }
-
-    /// Under loom, "spinning" is a yield so the model explores the other threads.
-    #[derive(Debug, Default)]
-    pub(crate) struct Backoff(std::cell::Cell<u32>);
-
-    impl Backoff {
-        pub(crate) fn new() -> Self {
-            Self::default()
-        }
-        pub(crate) fn snooze(&self) {
-            self.0.set(self.0.get() + 1);
-            loom::thread::yield_now();
-        }
-        pub(crate) fn is_completed(&self) -> bool {
-            self.0.get() >= 1
         }
     }
 }

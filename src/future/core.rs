@@ -27,8 +27,20 @@ use super::Future;
 use crate::error::FutureError;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
+use std::cell::Cell as StdCell;
 use std::sync::Arc;
 use std::time::Instant;
+
+#[cfg(not(concurrent_futures_loom))]
+std::thread_local! {
+    /// The core whose done-callbacks this thread is running (0: none).
+    static NOTIFYING_CORE: StdCell<usize> = const { StdCell::new(0) };
+}
+
+#[cfg(concurrent_futures_loom)]
+loom::thread_local! {
+    static NOTIFYING_CORE: StdCell<usize> = StdCell::new(0);
+}
 
 pub(crate) const PENDING: usize = 0;
 pub(crate) const RUNNING: usize = 1;
@@ -121,6 +133,11 @@ impl<T> Core<T> {
         self.state.load(Ordering::Acquire) & STATE
     }
 
+    /// Finished, or cancelled (acknowledged or not).
+    pub(crate) fn is_done(&self) -> bool {
+        ended_for(self.state(), Kind::Wake)
+    }
+
     pub(crate) fn handle_added(&self) {
         // ORDERING: a new handle is made from an existing one, which keeps the count above zero.
         self.handles.fetch_add(1, Ordering::Relaxed);
@@ -154,15 +171,15 @@ impl<T> Core<T> {
     }
 
     /// The executor's claim on a task it dequeued (Python's `set_running_or_notify_cancel`).
-    pub(crate) fn claim(&self) -> Claim {
+    /// `handle` makes a handle for callbacks that `cancel()` has not run yet (it may still be
+    /// on its way to the list lock when the claim acknowledges the cancel).
+    pub(crate) fn claim(&self, handle: impl FnOnce() -> Future<T>) -> Claim {
         match self.transition(PENDING, RUNNING) {
             Ok(_) => Claim::Run,
             Err(cur) if cur & STATE == CANCELLED => match self.transition(CANCELLED, NOTIFIED) {
                 Ok(prev) => {
                     if prev & WAITERS != 0 {
-                        // Callbacks and result() waiters were released by cancel(); only
-                        // collection waiters can be left.
-                        self.drain(Ended::Cancelled, || unreachable!("callbacks ran at cancel"));
+                        self.drain(Ended::Cancelled, handle);
                     }
                     Claim::Cancelled
                 }
@@ -209,7 +226,10 @@ impl<T> Core<T> {
             }
         }
         if cur & WAITERS != 0 {
+            let me = self as *const Self as usize;
+            let outer = NOTIFYING_CORE.with(|c| c.replace(me));
             self.drain(ended, handle);
+            NOTIFYING_CORE.with(|c| c.set(outer));
             // ORDERING: Release makes the callbacks' work (and their handle's drop) visible to
             // `try_take`, which waits for this flag to clear with Acquire.
             self.state.fetch_and(!NOTIFYING, Ordering::Release);
@@ -340,6 +360,11 @@ impl<T> Core<T> {
             return Err(TakeRefused::NotFinished);
         }
         if word & NOTIFYING != 0 {
+            // From inside one of this future's own callbacks, waiting would wait for itself;
+            // the completer's handle is alive there anyway, so the value is shared.
+            if NOTIFYING_CORE.with(StdCell::get) == self as *const Self as usize {
+                return Err(TakeRefused::Shared);
+            }
             return Err(TakeRefused::Notifying);
         }
         // ORDERING: Acquire pairs with the Release in `handle_dropped`.

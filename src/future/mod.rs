@@ -191,10 +191,11 @@ impl<T> Future<T> {
         self.core().cancel(self)
     }
 
-    /// If this future is pending and belongs to the pool whose worker is calling, runs it here
-    /// (so a worker waiting on its own pool's queue cannot deadlock). Returns whether it ended.
+    /// If this future is queued on the pool whose worker is calling, runs it here, or
+    /// acknowledges its cancellation, so a worker waiting on its own pool's queue cannot
+    /// deadlock. Returns whether it ended.
     pub(crate) fn help(&self) -> bool {
-        self.core().state() == PENDING && Arc::clone(&self.cell).run_inline()
+        matches!(self.core().state(), PENDING | CANCELLED) && Arc::clone(&self.cell).run_inline()
     }
 
     /// Blocks until the future ends for `result()` purposes; returns the state seen.
@@ -364,7 +365,7 @@ impl<T> Future<T> {
     /// assert!(f.set_running_or_notify_cancel().is_err());
     /// ```
     pub fn set_running_or_notify_cancel(&self) -> Result<bool, InvalidStateError> {
-        match self.core().claim() {
+        match self.core().claim(|| self.clone()) {
             Claim::Run => Ok(true),
             Claim::Cancelled => Ok(false),
             Claim::Taken(_) => Err(self.invalid_state()),

@@ -119,10 +119,7 @@ where
             return false;
         }
         Job::run(Arc::clone(&self), &|| {});
-        matches!(
-            self.handle().state(),
-            crate::FutureState::Finished | crate::FutureState::Cancelled
-        )
+        self.core.is_done()
     }
 
     fn is_current_task(&self) -> bool {
@@ -136,7 +133,7 @@ where
     T: Send + Sync + 'static,
 {
     fn run(self: Arc<Self>, before_publish: &dyn Fn()) {
-        match self.core.claim() {
+        match self.core.claim(|| self.handle()) {
             Claim::Run => self.execute(before_publish),
             // SAFETY: we won CANCELLED → NOTIFIED; dropping the closure now releases what it
             // captured, as Python drops a cancelled work item.
@@ -154,7 +151,7 @@ where
     }
 
     fn fail(self: Arc<Self>, error: &BrokenExecutor) {
-        match self.core.claim() {
+        match self.core.claim(|| self.handle()) {
             Claim::Run => {
                 // SAFETY: we won PENDING → RUNNING.
                 drop(unsafe { self.take_func() });
