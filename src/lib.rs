@@ -116,3 +116,8 @@ pub use crate::future::{Future, FutureState};
 pub use crate::map::Map;
 pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};
+
+/// The README's Rust snippets, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

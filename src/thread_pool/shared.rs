@@ -254,7 +254,7 @@ impl Shared {
             }
             // Polling the queue pulls its tail cache line away from the submitter, so an idle
             // worker yields its core a few times rather than spinning, then sleeps. Measured with
-            // `examples/prof_submit.rs` on 2 cores: 0.51 µs/task vs 0.66 with a spin backoff.
+            // `examples/submit_throughput.rs` on 2 cores: 0.51 µs/task vs 0.66 with a spin backoff.
             if yields < IDLE_YIELDS {
                 yields += 1;
                 thread::yield_now();
