@@ -98,7 +98,10 @@ impl<T> AsCompleted<T> {
                 continue;
             }
             let token = self.waiting.len();
-            match f.core().register(Entry::Collect(Arc::clone(&notify), token)) {
+            match f
+                .core()
+                .register(Entry::Collect(Arc::clone(&notify), token))
+            {
                 Ok(()) => {
                     self.waiting.push(Some(f));
                     self.remaining += 1;

@@ -1,9 +1,9 @@
 //! `Map`: the ordered result iterator of `Executor::map`, shared by every executor.
 
 use crate::error::{FutureError, SubmitError};
+use crate::executor::MapOptions;
 use crate::future::waiter::deadline_after;
 use crate::future::Future;
-use crate::executor::MapOptions;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Instant;

@@ -80,7 +80,11 @@ impl Notify for Waiter {
 /// assert!(sets.done.contains(&quick));
 /// assert!(sets.not_done.contains(&never));
 /// ```
-pub fn wait<T, I>(futures: I, timeout: Option<Duration>, return_when: ReturnWhen) -> DoneAndNotDone<T>
+pub fn wait<T, I>(
+    futures: I,
+    timeout: Option<Duration>,
+    return_when: ReturnWhen,
+) -> DoneAndNotDone<T>
 where
     I: IntoIterator,
     I::Item: Borrow<Future<T>>,
@@ -100,7 +104,10 @@ where
     let mut registered = Vec::new();
     let (mut already, mut failed_already) = (0, false);
     for (token, f) in all.iter().enumerate() {
-        match f.core().register(Entry::Collect(Arc::clone(&notify), token)) {
+        match f
+            .core()
+            .register(Entry::Collect(Arc::clone(&notify), token))
+        {
             Ok(()) => registered.push(token),
             Err(_) => {
                 already += 1;

@@ -90,10 +90,17 @@ fn every_future_resolves_exactly_once_under_panics_cancels_and_timeouts() {
     }
     let yielded = as_completed(&futures, None).count();
     pool.shutdown(true, false);
-    assert_eq!(yielded, n, "seed {seed:#x}: as_completed yields every future once");
+    assert_eq!(
+        yielded, n,
+        "seed {seed:#x}: as_completed yields every future once"
+    );
     for (i, f) in futures.iter().enumerate() {
         assert!(f.done(), "seed {seed:#x}: future {i} ended");
-        assert_eq!(calls[i].load(Ordering::SeqCst), 1, "seed {seed:#x}: callbacks of {i}");
+        assert_eq!(
+            calls[i].load(Ordering::SeqCst),
+            1,
+            "seed {seed:#x}: callbacks of {i}"
+        );
         match (cancelled[i], plans[i], f.result(Some(Duration::ZERO))) {
             (true, _, Err(FutureError::Cancelled)) => {}
             (false, Plan::Panic, Err(FutureError::Panicked { message, .. })) => {
@@ -168,6 +175,10 @@ fn shutdown_under_load_loses_no_future() {
                 Err(e) => panic!("round {round}: unexpected {e}"),
             }
         }
-        assert_eq!(ended.load(Ordering::SeqCst), accepted.len(), "round {round}: callbacks once");
+        assert_eq!(
+            ended.load(Ordering::SeqCst),
+            accepted.len(),
+            "round {round}: callbacks once"
+        );
     }
 }

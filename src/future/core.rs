@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!   bits 0-2  PENDING → RUNNING → COMPLETING → FINISHED
-//!             PENDING → COMPLETING → FINISHED            (a promise set directly)
+//!             PENDING → SETTING → FINISHED               (a promise set directly)
 //!             PENDING → CANCELLED → NOTIFIED             (the executor saw the cancel)
 //!   bit 3     WAITERS    the list may hold entries: whoever ends the future must drain it
 //!   bit 4     NOTIFYING  callbacks of a finished future are still running on the completer
@@ -25,7 +25,7 @@
 use super::waiter::{Ended, Notify, Signal};
 use super::Future;
 use crate::error::FutureError;
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
 use std::cell::Cell as StdCell;
 use std::sync::Arc;
@@ -42,15 +42,18 @@ loom::thread_local! {
     static NOTIFYING_CORE: StdCell<usize> = StdCell::new(0);
 }
 
-pub(crate) const PENDING: usize = 0;
-pub(crate) const RUNNING: usize = 1;
-pub(crate) const COMPLETING: usize = 2;
-pub(crate) const FINISHED: usize = 3;
-pub(crate) const CANCELLED: usize = 4;
-pub(crate) const NOTIFIED: usize = 5;
-const STATE: usize = 0b111;
-const WAITERS: usize = 0b1000;
-const NOTIFYING: usize = 0b1_0000;
+pub(crate) const PENDING: u32 = 0;
+pub(crate) const RUNNING: u32 = 1;
+pub(crate) const COMPLETING: u32 = 2;
+pub(crate) const FINISHED: u32 = 3;
+pub(crate) const CANCELLED: u32 = 4;
+pub(crate) const NOTIFIED: u32 = 5;
+/// Like COMPLETING, for a future set straight from PENDING: it still reads as pending, as in
+/// Python, where that transition is atomic.
+pub(crate) const SETTING: u32 = 6;
+const STATE: u32 = 0b111;
+const WAITERS: u32 = 0b1000;
+const NOTIFYING: u32 = 0b1_0000;
 
 /// What a finished future holds. The failure is boxed so a pending future costs
 /// `max(size_of::<T>(), 8)` for its slot, not the size of a panic report.
@@ -79,7 +82,7 @@ pub(crate) enum Kind {
     Collect,
 }
 
-fn ended_for(state: usize, kind: Kind) -> bool {
+fn ended_for(state: u32, kind: Kind) -> bool {
     match kind {
         Kind::Wake => matches!(state, FINISHED | CANCELLED | NOTIFIED),
         Kind::Collect => matches!(state, FINISHED | NOTIFIED),
@@ -94,15 +97,18 @@ pub(crate) enum Claim {
     /// CANCELLED → NOTIFIED: the caller must not run the task (and owns its closure to drop).
     Cancelled,
     /// Any other state: someone else ran or is running it.
-    Taken(usize),
+    Taken(u32),
 }
 
 pub(crate) struct Core<T> {
-    state: AtomicUsize,
+    state: AtomicU32,
     /// Live `Future<T>` handles; `into_result` moves the value out only when it holds the last.
-    handles: AtomicUsize,
+    handles: AtomicU32,
     outcome: UnsafeCell<Option<Outcome<T>>>,
-    waiters: Mutex<Vec<Entry<T>>>,
+    /// Boxed on first use: most futures never get a waiter, and a pending future should cost
+    /// one word here, not a `Vec`'s three.
+    #[allow(clippy::box_collection)]
+    waiters: Mutex<Option<Box<Vec<Entry<T>>>>>,
 }
 
 // SAFETY: the outcome slot is the only non-Sync field. It is written once by the thread that won
@@ -120,15 +126,15 @@ impl<T> Default for Core<T> {
 impl<T> Core<T> {
     pub(crate) fn new() -> Self {
         Self {
-            state: AtomicUsize::new(PENDING),
-            handles: AtomicUsize::new(0),
+            state: AtomicU32::new(PENDING),
+            handles: AtomicU32::new(0),
             outcome: UnsafeCell::new(None),
-            waiters: Mutex::new(Vec::new()),
+            waiters: Mutex::new(None),
         }
     }
 
     /// The current state (without flags).
-    pub(crate) fn state(&self) -> usize {
+    pub(crate) fn state(&self) -> u32 {
         // ORDERING: Acquire so that a caller seeing FINISHED may read the outcome.
         self.state.load(Ordering::Acquire) & STATE
     }
@@ -150,7 +156,7 @@ impl<T> Core<T> {
     }
 
     /// CAS the state part of the word from `from` to `to`, keeping the flags.
-    fn transition(&self, from: usize, to: usize) -> Result<usize, usize> {
+    fn transition(&self, from: u32, to: u32) -> Result<u32, u32> {
         let mut cur = self.state.load(Ordering::Acquire);
         loop {
             if cur & STATE != from {
@@ -195,10 +201,10 @@ impl<T> Core<T> {
         &self,
         outcome: Outcome<T>,
         handle: impl FnOnce() -> Future<T>,
-    ) -> Result<(), (Outcome<T>, usize)> {
+    ) -> Result<(), (Outcome<T>, u32)> {
         let claimed = self
             .transition(RUNNING, COMPLETING)
-            .or_else(|_| self.transition(PENDING, COMPLETING));
+            .or_else(|_| self.transition(PENDING, SETTING));
         if let Err(cur) = claimed {
             return Err((outcome, cur & STATE));
         }
@@ -206,10 +212,11 @@ impl<T> Core<T> {
             Outcome::Value(_) => Ended::Value,
             Outcome::Failed(_) => Ended::Failed,
         };
-        // SAFETY: this thread won the transition to COMPLETING, and the state machine lets exactly
-        // one thread do that per future; readers only read after seeing FINISHED, which is
-        // published below with Release, after this write.
-        self.outcome.with_mut(|slot| unsafe { *slot = Some(outcome) });
+        // SAFETY: this thread won the transition to COMPLETING (or SETTING), and the state
+        // machine lets exactly one thread do that per future; readers only read after seeing
+        // FINISHED, which is published below with Release, after this write.
+        self.outcome
+            .with_mut(|slot| unsafe { *slot = Some(outcome) });
         let mut cur = self.state.load(Ordering::Relaxed);
         loop {
             let flags = if cur & WAITERS != 0 { NOTIFYING } else { 0 };
@@ -247,7 +254,7 @@ impl<T> Core<T> {
                     {
                         let mut list = self.waiters.lock();
                         let mut keep = Vec::new();
-                        for entry in list.drain(..) {
+                        for entry in list.take().map(|b| *b).unwrap_or_default() {
                             match entry {
                                 Entry::Collect(..) => keep.push(entry),
                                 other => released.push(other),
@@ -256,8 +263,9 @@ impl<T> Core<T> {
                         if keep.is_empty() {
                             // ORDERING: under the list lock, like every change of WAITERS.
                             self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+                        } else {
+                            *list = Some(Box::new(keep));
                         }
-                        *list = keep;
                     }
                     run_entries(released, Ended::Cancelled, || handle.clone());
                 }
@@ -269,7 +277,7 @@ impl<T> Core<T> {
 
     /// Takes every entry and runs it: notifications first in order, callbacks in order.
     fn drain(&self, ended: Ended, make: impl FnOnce() -> Future<T>) {
-        let entries = std::mem::take(&mut *self.waiters.lock());
+        let entries = self.waiters.lock().take().map(|b| *b).unwrap_or_default();
         run_entries(entries, ended, make);
     }
 
@@ -299,18 +307,22 @@ impl<T> Core<T> {
                 Err(actual) => cur = actual,
             }
         }
-        list.push(entry);
+        list.get_or_insert_with(Box::default).push(entry);
         Ok(())
     }
 
     /// Removes the entries of listener `notify` with `token` (a waiter that gave up).
     pub(crate) fn deregister(&self, notify: &Arc<dyn Notify>, token: usize) {
         let mut list = self.waiters.lock();
-        list.retain(|e| match e {
+        let Some(entries) = list.as_mut() else {
+            return;
+        };
+        entries.retain(|e| match e {
             Entry::Wake(n, t) | Entry::Collect(n, t) => !(Arc::ptr_eq(n, notify) && *t == token),
             Entry::Callback(_) => true,
         });
-        if list.is_empty() {
+        if entries.is_empty() {
+            *list = None;
             // ORDERING: under the list lock; an ender that already swapped the word still drains
             // (an empty list), one that has not will skip the lock.
             self.state.fetch_and(!WAITERS, Ordering::Relaxed);
@@ -318,7 +330,7 @@ impl<T> Core<T> {
     }
 
     /// Blocks until the future ended for `kind` or `deadline` passed; returns the state seen.
-    pub(crate) fn wait(&self, kind: Kind, deadline: Option<Instant>) -> usize {
+    pub(crate) fn wait(&self, kind: Kind, deadline: Option<Instant>) -> u32 {
         let state = self.state();
         if ended_for(state, kind) || deadline.is_some_and(|d| d <= Instant::now()) {
             return state;

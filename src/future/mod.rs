@@ -4,7 +4,9 @@ mod core;
 pub(crate) mod waiter;
 
 pub(crate) use self::core::{Claim, Core, Entry, Kind, Outcome};
-use self::core::{TakeRefused, CANCELLED, COMPLETING, FINISHED, NOTIFIED, PENDING, RUNNING};
+use self::core::{
+    TakeRefused, CANCELLED, COMPLETING, FINISHED, NOTIFIED, PENDING, RUNNING, SETTING,
+};
 pub(crate) use self::core::{FINISHED as FINISHED_STATE, NOTIFIED as NOTIFIED_STATE};
 use self::waiter::deadline_after;
 use crate::error::{FutureError, InvalidStateError};
@@ -126,7 +128,7 @@ impl<T> Future<T> {
     /// ```
     pub fn state(&self) -> FutureState {
         match self.core().state() {
-            PENDING => FutureState::Pending,
+            PENDING | SETTING => FutureState::Pending,
             RUNNING | COMPLETING => FutureState::Running,
             CANCELLED | NOTIFIED => FutureState::Cancelled,
             _ => FutureState::Finished,
@@ -199,7 +201,7 @@ impl<T> Future<T> {
     }
 
     /// Blocks until the future ends for `result()` purposes; returns the state seen.
-    fn wait_ended(&self, timeout: Option<Duration>) -> Result<usize, FutureError> {
+    fn wait_ended(&self, timeout: Option<Duration>) -> Result<u32, FutureError> {
         let core = self.core();
         let state = core.state();
         if matches!(state, FINISHED | CANCELLED | NOTIFIED) {
@@ -414,7 +416,7 @@ impl<T> Future<T> {
 
     fn invalid_state(&self) -> InvalidStateError {
         let state = match self.core().state() {
-            PENDING => "PENDING",
+            PENDING | SETTING => "PENDING",
             RUNNING | COMPLETING => "RUNNING",
             CANCELLED => "CANCELLED",
             NOTIFIED => "CANCELLED_AND_NOTIFIED",
@@ -462,7 +464,7 @@ impl<T> fmt::Display for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<Future at {:#x} state=", self.addr())?;
         match self.core().state() {
-            PENDING => write!(f, "pending>"),
+            PENDING | SETTING => write!(f, "pending>"),
             RUNNING | COMPLETING => write!(f, "running>"),
             CANCELLED | NOTIFIED => write!(f, "cancelled>"),
             _ => match self.core().outcome() {

@@ -99,9 +99,9 @@ where
         };
         CURRENT_TASK.with(|c| c.set(previous));
         before_publish();
-        if self.core.complete(outcome, || self.handle()).is_err() {
-            unreachable!("only the runner completes a running task");
-        }
+        // Fails only if someone called `set_result`/`set_exception` on this executor's future
+        // while it ran: as with two promises, the first outcome stays.
+        let _ = self.core.complete(outcome, || self.handle());
     }
 }
 
@@ -156,9 +156,8 @@ where
                 // SAFETY: we won PENDING → RUNNING.
                 drop(unsafe { self.take_func() });
                 let failed = Outcome::Failed(Box::new(FutureError::BrokenExecutor(error.clone())));
-                if self.core.complete(failed, || self.handle()).is_err() {
-                    unreachable!("only the claimer completes a running task");
-                }
+                // As in `execute`: a user's own `set_result` may have come first.
+                let _ = self.core.complete(failed, || self.handle());
             }
             // SAFETY: we won CANCELLED → NOTIFIED.
             Claim::Cancelled => drop(unsafe { self.take_func() }),

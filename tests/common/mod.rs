@@ -1,0 +1,237 @@
+//! Shared helpers for the integration tests: futures in each of CPython's fixture states, gated
+//! pool tasks (no sleeps), a watchdog, a `log` capture and the stress-loop knob.
+//!
+//! Each test binary uses only part of this module.
+#![allow(dead_code)]
+
+use concurrent_futures::{Future, FutureError, ThreadPoolExecutor};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, Once};
+use std::thread;
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// Standalone futures in CPython's fixture states (util.py: PENDING_FUTURE, RUNNING_FUTURE, ...).
+// ---------------------------------------------------------------------------------------------
+
+/// `PENDING_FUTURE`.
+pub fn pending<T: Send + Sync + 'static>() -> Future<T> {
+    Future::new()
+}
+
+/// `RUNNING_FUTURE`: `set_running_or_notify_cancel()` on a fresh future.
+pub fn running<T: Send + Sync + 'static>() -> Future<T> {
+    let f = Future::new();
+    assert_eq!(f.set_running_or_notify_cancel(), Ok(true));
+    f
+}
+
+/// `CANCELLED_FUTURE`: cancelled, not yet acknowledged ("notified") by an executor.
+pub fn cancelled<T: Send + Sync + 'static>() -> Future<T> {
+    let f = Future::new();
+    assert!(f.cancel());
+    f
+}
+
+/// `CANCELLED_AND_NOTIFIED_FUTURE`.
+pub fn cancelled_and_notified<T: Send + Sync + 'static>() -> Future<T> {
+    let f = Future::new();
+    assert!(f.cancel());
+    assert_eq!(f.set_running_or_notify_cancel(), Ok(false));
+    f
+}
+
+/// `SUCCESSFUL_FUTURE` (CPython uses 42).
+pub fn finished_with<T: Send + Sync + 'static>(value: T) -> Future<T> {
+    let f = Future::new();
+    f.set_result(value).unwrap();
+    f
+}
+
+/// The error `EXCEPTION_FUTURE` holds (CPython: `OSError()`).
+pub fn os_error() -> FutureError {
+    FutureError::Panicked {
+        message: "OSError".into(),
+        location: None,
+    }
+}
+
+/// `EXCEPTION_FUTURE`: finished with [`os_error`].
+pub fn failed<T: Send + Sync + 'static>() -> Future<T> {
+    let f = Future::new();
+    f.set_exception(os_error()).unwrap();
+    f
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gated pool tasks: "running" = blocked on a channel inside a worker; "pending" = queued behind.
+// ---------------------------------------------------------------------------------------------
+
+/// A pool task blocked until [`Gate::open`] sends its return value. Dropping the gate without
+/// opening it makes the task panic (its future fails), so a forgotten gate never hangs a pool.
+pub struct Gate<T> {
+    /// The task's future.
+    pub future: Future<T>,
+    tx: mpsc::Sender<T>,
+}
+
+impl<T: Send + Sync + 'static> Gate<T> {
+    /// Submits a gated task and returns at once (the task may still be queued).
+    pub fn submit(pool: &ThreadPoolExecutor) -> Self {
+        let (tx, rx) = mpsc::channel::<T>();
+        let future = pool
+            .spawn(move || rx.recv().expect("gate dropped without being opened"))
+            .unwrap();
+        Gate { future, tx }
+    }
+
+    /// Submits a gated task and returns once a worker is running it (`future.running()`).
+    pub fn start(pool: &ThreadPoolExecutor) -> Self {
+        let (tx, rx) = mpsc::channel::<T>();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let future = pool
+            .spawn(move || {
+                started_tx.send(()).unwrap();
+                rx.recv().expect("gate dropped without being opened")
+            })
+            .unwrap();
+        started_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("gated task never started");
+        assert!(future.running(), "a started task reports running()");
+        Gate { future, tx }
+    }
+
+    /// Lets the task return `value` (a no-op if the task is gone).
+    pub fn open(self, value: T) {
+        let _ = self.tx.send(value);
+    }
+}
+
+/// A 1-worker pool whose only worker is busy with a gated task, so everything submitted after
+/// it stays PENDING until [`BlockedPool::release`] (or drop) lets the worker go.
+pub struct BlockedPool {
+    /// Field order matters: the gate is dropped (releasing the worker) before the pool joins.
+    gate: Option<Gate<()>>,
+    /// The blocker's future (RUNNING until released).
+    pub blocker: Future<()>,
+    /// The pool, `max_workers == 1`.
+    pub pool: ThreadPoolExecutor,
+}
+
+impl BlockedPool {
+    pub fn new() -> Self {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let gate = Gate::start(&pool);
+        let blocker = gate.future.clone();
+        BlockedPool {
+            gate: Some(gate),
+            blocker,
+            pool,
+        }
+    }
+
+    /// Lets the worker finish the blocker and move on to the queue.
+    pub fn release(&mut self) {
+        if let Some(gate) = self.gate.take() {
+            gate.open(());
+        }
+    }
+}
+
+impl Default for BlockedPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for BlockedPool {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watchdog
+// ---------------------------------------------------------------------------------------------
+
+/// Aborts the whole test process (with a message) if not dropped within `limit`: a hang becomes
+/// a quick, named failure instead of a stuck CI job.
+pub struct Watchdog {
+    tx: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+pub fn watchdog(limit: Duration, what: &'static str) -> Watchdog {
+    let (tx, rx) = mpsc::channel::<()>();
+    let thread = thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            eprintln!("WATCHDOG: `{what}` still running after {limit:?}: hang, aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog {
+        tx: Some(tx),
+        thread: Some(thread),
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log capture (the crate logs panicking done-callbacks through `log`)
+// ---------------------------------------------------------------------------------------------
+
+static LOGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static LOGGER_INIT: Once = Once::new();
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
+        LOGS.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+    fn flush(&self) {}
+}
+
+/// Installs a process-wide logger that records every line (idempotent). Lines look like
+/// `ERROR concurrent_futures: exception calling callback for <Future ...>: ...`.
+pub fn capture_logs() {
+    LOGGER_INIT.call_once(|| {
+        log::set_logger(&Capture).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// Captured lines containing `marker` (tests run in parallel: filter by a unique marker).
+pub fn logs_containing(marker: &str) -> Vec<String> {
+    LOGS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|l| l.contains(marker))
+        .cloned()
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stress knob
+// ---------------------------------------------------------------------------------------------
+
+/// Loop count for stress tests: `CF_TEST_STRESS` if set, else `default`.
+pub fn stress_iterations(default: usize) -> usize {
+    std::env::var("CF_TEST_STRESS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
