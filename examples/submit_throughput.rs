@@ -40,7 +40,9 @@ fn main() {
             std::thread::yield_now();
         }
         let start = Instant::now();
-        let futures: Vec<_> = (0..N).map(|i| pool.spawn(move || i).expect("pool running")).collect();
+        let futures: Vec<_> = (0..N)
+            .map(|i| pool.spawn(move || i).expect("pool running"))
+            .collect();
         let submitted = start.elapsed();
         gate.set_result(()).expect("opened once");
         for f in &futures {
@@ -50,7 +52,9 @@ fn main() {
         drop(futures);
 
         let start = Instant::now();
-        let futures: Vec<_> = (0..N).map(|i| pool.spawn(move || i).expect("pool running")).collect();
+        let futures: Vec<_> = (0..N)
+            .map(|i| pool.spawn(move || i).expect("pool running"))
+            .collect();
         for f in &futures {
             f.result(None).expect("tasks do not fail");
         }
