@@ -74,6 +74,18 @@ impl Notify for Completions {
 }
 
 /// The iterator returned by [`as_completed`].
+///
+/// ```
+/// use concurrent_futures::{as_completed, Future};
+/// let a: Future<&str> = Future::new();
+/// let b: Future<&str> = Future::new();
+/// b.set_result("b first").unwrap();
+/// let mut it = as_completed([&a, &b], None);
+/// assert_eq!(it.next().unwrap().unwrap(), b);
+/// a.set_result("then a").unwrap();
+/// assert_eq!(it.next().unwrap().unwrap(), a);
+/// assert!(it.next().is_none());
+/// ```
 pub struct AsCompleted<T> {
     input: Option<Vec<Future<T>>>,
     timeout: Option<Duration>,

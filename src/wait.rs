@@ -28,6 +28,16 @@ pub enum ReturnWhen {
 }
 
 /// The two sets [`wait`] returns (Python's `DoneAndNotDoneFutures`).
+///
+/// ```
+/// use concurrent_futures::{wait, Future, ReturnWhen};
+/// let done: Future<u8> = Future::new();
+/// done.set_result(1).unwrap();
+/// let pending: Future<u8> = Future::new();
+/// let sets = wait([&done, &pending], None, ReturnWhen::FirstCompleted);
+/// assert_eq!((sets.done.len(), sets.not_done.len()), (1, 1));
+/// assert!(sets.not_done.contains(&pending));
+/// ```
 pub struct DoneAndNotDone<T> {
     /// Futures finished or cancelled (and acknowledged) when `wait` returned.
     pub done: HashSet<Future<T>>,

@@ -6,6 +6,7 @@ use crate::error::{BrokenExecutor, SubmitError};
 use crate::future::Future;
 use crate::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{thread, Condvar, Mutex, Queue};
+use crossbeam_utils::CachePadded;
 use std::sync::Arc;
 
 /// Gate word: bit 63 shutdown, bit 62 broken, the rest counts `submit` calls in progress.
@@ -38,8 +39,10 @@ pub(crate) struct Config {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     queue: Queue<Arc<dyn Job>>,
-    gate: AtomicUsize,
-    sleepers: AtomicU64,
+    // The submitter writes `gate` twice per task and workers write `sleepers` around idling;
+    // on one cache line they slowed each other down (false sharing).
+    gate: CachePadded<AtomicUsize>,
+    sleepers: CachePadded<AtomicU64>,
     /// Workers started and not yet exited.
     alive: AtomicUsize,
     /// Idle workers blocked on `wake` (a subset of the idle count): only they need a notify.
@@ -57,8 +60,8 @@ impl Shared {
         Arc::new(Self {
             config,
             queue: Queue::new(),
-            gate: AtomicUsize::new(0),
-            sleepers: AtomicU64::new(0),
+            gate: CachePadded::new(AtomicUsize::new(0)),
+            sleepers: CachePadded::new(AtomicU64::new(0)),
             alive: AtomicUsize::new(0),
             sleeping: AtomicUsize::new(0),
             started: AtomicUsize::new(0),
