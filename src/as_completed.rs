@@ -3,9 +3,10 @@
 use crate::error::TimeoutError;
 use crate::future::waiter::{deadline_after, Ended, Notify};
 use crate::future::{Entry, Future};
+use crate::identity::addr_set;
 use crate::sync::{Condvar, Mutex};
 use std::borrow::Borrow;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,10 +104,15 @@ impl<T> AsCompleted<T> {
     /// The first `next()`: deduplicate, split finished from pending, register on the pending.
     fn start(&mut self, input: Vec<Future<T>>) {
         self.deadline = deadline_after(self.timeout);
-        let mut seen = HashSet::with_capacity(input.len());
+        let mut seen = addr_set(input.len());
         let notify: Arc<dyn Notify> = self.queue.clone();
         for f in input {
             if !seen.insert(f.addr()) {
+                continue;
+            }
+            // Already done: no lock, no registration.
+            if f.core().is_collected() {
+                self.ready.push_back(f);
                 continue;
             }
             let token = self.waiting.len();

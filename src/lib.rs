@@ -100,6 +100,7 @@ mod as_completed;
 mod error;
 mod executor;
 mod future;
+mod identity;
 mod map;
 mod panic;
 mod sync;

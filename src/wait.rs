@@ -3,6 +3,7 @@
 
 use crate::future::waiter::{deadline_after, Ended, Notify};
 use crate::future::{Entry, Future};
+use crate::identity::addr_set;
 use crate::sync::{Condvar, Mutex};
 use std::borrow::Borrow;
 use std::collections::HashSet;
@@ -100,7 +101,7 @@ where
     I::Item: Borrow<Future<T>>,
 {
     let deadline = deadline_after(timeout);
-    let mut seen = HashSet::new();
+    let mut seen = addr_set(0);
     let all: Vec<Future<T>> = futures
         .into_iter()
         .filter(|f| seen.insert(f.borrow().addr()))
@@ -114,15 +115,16 @@ where
     let mut registered = Vec::new();
     let (mut already, mut failed_already) = (0, false);
     for (token, f) in all.iter().enumerate() {
-        match f
-            .core()
-            .register(Entry::Collect(Arc::clone(&notify), token))
-        {
-            Ok(()) => registered.push(token),
-            Err(_) => {
-                already += 1;
-                failed_already |= f.exception(Some(Duration::ZERO)).is_ok_and(|e| e.is_some());
-            }
+        // Already done: no lock, no registration.
+        let registered_now = !f.core().is_collected()
+            && f.core()
+                .register(Entry::Collect(Arc::clone(&notify), token))
+                .is_ok();
+        if registered_now {
+            registered.push(token);
+        } else {
+            already += 1;
+            failed_already |= f.core().failed();
         }
     }
     let satisfied = |done: usize, failed: bool| match return_when {
@@ -156,11 +158,6 @@ where
     for &token in &registered {
         all[token].core().deregister(&notify, token);
     }
-    let (done, not_done) = all.into_iter().partition(|f| {
-        matches!(
-            f.core().state(),
-            crate::future::FINISHED_STATE | crate::future::NOTIFIED_STATE
-        )
-    });
+    let (done, not_done) = all.into_iter().partition(|f| f.core().is_collected());
     DoneAndNotDone { done, not_done }
 }

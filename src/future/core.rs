@@ -144,6 +144,16 @@ impl<T> Core<T> {
         ended_for(self.state(), Kind::Wake)
     }
 
+    /// Finished, or cancelled and acknowledged: what `wait` and `as_completed` count as done.
+    pub(crate) fn is_collected(&self) -> bool {
+        ended_for(self.state(), Kind::Collect)
+    }
+
+    /// Finished with a failure (Python's `not cancelled() and exception() is not None`).
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self.outcome(), Some(Outcome::Failed(_)))
+    }
+
     pub(crate) fn handle_added(&self) {
         // ORDERING: a new handle is made from an existing one, which keeps the count above zero.
         self.handles.fetch_add(1, Ordering::Relaxed);

@@ -7,7 +7,6 @@ pub(crate) use self::core::{Claim, Core, Entry, Kind, Outcome};
 use self::core::{
     TakeRefused, CANCELLED, COMPLETING, FINISHED, NOTIFIED, PENDING, RUNNING, SETTING,
 };
-pub(crate) use self::core::{FINISHED as FINISHED_STATE, NOTIFIED as NOTIFIED_STATE};
 use self::waiter::deadline_after;
 use crate::error::{FutureError, InvalidStateError};
 use std::fmt;
