@@ -5,7 +5,6 @@ use crate::future::waiter::{deadline_after, Ended, Notify};
 use crate::future::{Entry, Future};
 use crate::identity::addr_set;
 use crate::sync::{Condvar, Mutex};
-use std::borrow::Borrow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
@@ -45,10 +44,10 @@ use std::time::{Duration, Instant};
 pub fn as_completed<T, I>(futures: I, timeout: Option<Duration>) -> AsCompleted<T>
 where
     I: IntoIterator,
-    I::Item: Borrow<Future<T>>,
+    I::Item: Into<Future<T>>,
 {
     AsCompleted {
-        input: Some(futures.into_iter().map(|f| f.borrow().clone()).collect()),
+        input: Some(futures.into_iter().map(Into::into).collect()),
         timeout,
         deadline: None,
         ready: VecDeque::new(),

@@ -432,6 +432,21 @@ pub(crate) fn run_callback<T>(cb: self::core::Callback<T>, fut: &Future<T>) {
     }
 }
 
+/// Lets [`wait`](crate::wait) and [`as_completed`](crate::as_completed) take futures by value
+/// (no clone) or by reference (a clone).
+///
+/// ```
+/// use concurrent_futures::Future;
+/// let f: Future<u8> = Future::new();
+/// let g: Future<u8> = Future::from(&f);
+/// assert_eq!(f, g);
+/// ```
+impl<T> From<&Future<T>> for Future<T> {
+    fn from(future: &Future<T>) -> Self {
+        future.clone()
+    }
+}
+
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
         Self::from_cell(Arc::clone(&self.cell))
