@@ -107,8 +107,7 @@ pub(crate) struct Core<T> {
     outcome: UnsafeCell<Option<Outcome<T>>>,
     /// Boxed on first use: most futures never get a waiter, and a pending future should cost
     /// one word here, not a `Vec`'s three.
-    #[allow(clippy::box_collection)]
-    waiters: Mutex<Option<Box<Vec<Entry<T>>>>>,
+    waiters: Mutex<Option<Box<List<T>>>>,
 }
 
 // SAFETY: the outcome slot is the only non-Sync field. It is written once by the thread that won
@@ -263,8 +262,8 @@ impl<T> Core<T> {
                     let mut released = Vec::new();
                     {
                         let mut list = self.waiters.lock();
-                        let mut keep = Vec::new();
-                        for entry in list.take().map(|b| *b).unwrap_or_default() {
+                        let mut keep = List::default();
+                        for entry in list.take().into_iter().flat_map(|l| l.into_entries()) {
                             match entry {
                                 Entry::Collect(..) => keep.push(entry),
                                 other => released.push(other),
@@ -277,7 +276,7 @@ impl<T> Core<T> {
                             *list = Some(Box::new(keep));
                         }
                     }
-                    run_entries(released, Ended::Cancelled, || handle.clone());
+                    run_entries(released.into_iter(), Ended::Cancelled, || handle.clone());
                 }
                 true
             }
@@ -287,8 +286,12 @@ impl<T> Core<T> {
 
     /// Takes every entry and runs it: notifications first in order, callbacks in order.
     fn drain(&self, ended: Ended, make: impl FnOnce() -> Future<T>) {
-        let entries = self.waiters.lock().take().map(|b| *b).unwrap_or_default();
-        run_entries(entries, ended, make);
+        let entries = self.waiters.lock().take();
+        run_entries(
+            entries.into_iter().flat_map(|l| l.into_entries()),
+            ended,
+            make,
+        );
     }
 
     /// Registers `entry` unless the future already ended for its kind; then hands it back.
@@ -409,7 +412,53 @@ pub(crate) enum TakeRefused {
     Shared,
 }
 
-fn run_entries<T>(entries: Vec<Entry<T>>, ended: Ended, make: impl FnOnce() -> Future<T>) {
+/// The registrations of one future, in order. The first lives inline, so the common case (one
+/// waiter or one callback) costs a single allocation, the box.
+struct List<T> {
+    /// Empty only if `rest` is empty too.
+    first: Option<Entry<T>>,
+    rest: Vec<Entry<T>>,
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        Self {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl<T> List<T> {
+    fn push(&mut self, entry: Entry<T>) {
+        if self.first.is_none() {
+            self.first = Some(entry);
+        } else {
+            self.rest.push(entry);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Entry<T>) -> bool) {
+        self.rest.retain(&mut keep);
+        if self.first.as_ref().is_some_and(|e| !keep(e)) {
+            self.first = (!self.rest.is_empty()).then(|| self.rest.remove(0));
+        }
+    }
+
+    fn into_entries(self) -> impl Iterator<Item = Entry<T>> {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
+fn run_entries<T>(
+    entries: impl Iterator<Item = Entry<T>>,
+    ended: Ended,
+    make: impl FnOnce() -> Future<T>,
+) {
     let mut handle = None;
     let mut make = Some(make);
     for entry in entries {
@@ -420,5 +469,48 @@ fn run_entries<T>(entries: Vec<Entry<T>>, ended: Ended, make: impl FnOnce() -> F
                 super::run_callback(cb, fut);
             }
         }
+    }
+}
+
+#[cfg(all(test, not(concurrent_futures_loom)))]
+mod tests {
+    use super::super::waiter::Signal;
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    /// Callbacks keep their registration order when a waiter registered before them (and held
+    /// in the inline slot) gives up: CPython C9 through the list's removal path.
+    #[test]
+    fn callbacks_keep_their_order_when_an_earlier_waiter_deregisters() {
+        let f: Future<u8> = Future::new();
+        let order = Arc::new(StdMutex::new(Vec::new()));
+        let waiter: Arc<dyn Notify> = Arc::new(Signal::new());
+        assert!(f.core().register(Entry::Wake(waiter.clone(), 7)).is_ok());
+        for i in 0..3 {
+            let order = order.clone();
+            f.add_done_callback(move |_| order.lock().unwrap().push(i));
+        }
+        f.core().deregister(&waiter, 7);
+        let order2 = order.clone();
+        f.add_done_callback(move |_| order2.lock().unwrap().push(3));
+        f.set_result(1).unwrap();
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
+    }
+
+    /// Deregistering the last waiter empties the list and clears the flag, so completion takes
+    /// the lock-free path, and a later registration starts a fresh list.
+    #[test]
+    fn deregistering_every_waiter_clears_the_list() {
+        let f: Future<u8> = Future::new();
+        let waiter: Arc<dyn Notify> = Arc::new(Signal::new());
+        assert!(f.core().register(Entry::Collect(waiter.clone(), 1)).is_ok());
+        f.core().deregister(&waiter, 1);
+        assert!(f.core().waiters.lock().is_none());
+        assert_eq!(f.core().state.load(Ordering::Relaxed) & WAITERS, 0);
+        let hit = Arc::new(StdMutex::new(false));
+        let h = hit.clone();
+        f.add_done_callback(move |_| *h.lock().unwrap() = true);
+        f.set_result(2).unwrap();
+        assert!(*hit.lock().unwrap());
     }
 }
