@@ -101,27 +101,30 @@ fn into_result_waits_for_callbacks_of_the_completer() {
     });
 }
 
+/// Two pending futures, and two threads about to complete them (with 1 and 2).
+fn completed_concurrently() -> (Future<u8>, Future<u8>, [thread::JoinHandle<()>; 2]) {
+    let (a, b) = (Future::new(), Future::new());
+    let setter = |f: &Future<u8>, v| {
+        let f = f.clone();
+        thread::spawn(move || f.set_result(v).unwrap())
+    };
+    let setters = [setter(&a, 1), setter(&b, 2)];
+    (a, b, setters)
+}
+
 /// `wait(FirstCompleted)` with two futures completed concurrently returns, and
 /// `wait(AllCompleted)` then sees both: no lost wake-up when completions coincide.
 #[test]
 fn wait_wakes_when_two_futures_complete_together() {
     bounded(2).check(|| {
-        let a: Future<u8> = Future::new();
-        let b: Future<u8> = Future::new();
-        let ta = {
-            let a = a.clone();
-            thread::spawn(move || a.set_result(1).unwrap())
-        };
-        let tb = {
-            let b = b.clone();
-            thread::spawn(move || b.set_result(2).unwrap())
-        };
+        let (a, b, setters) = completed_concurrently();
         let first = wait([&a, &b], None, ReturnWhen::FirstCompleted);
         assert!(!first.done.is_empty());
         let all = wait([&a, &b], None, ReturnWhen::AllCompleted);
         assert_eq!(all.done.len(), 2);
-        ta.join().unwrap();
-        tb.join().unwrap();
+        for setter in setters {
+            setter.join().unwrap();
+        }
     });
 }
 
@@ -129,23 +132,15 @@ fn wait_wakes_when_two_futures_complete_together() {
 #[test]
 fn as_completed_yields_each_concurrent_completion_once() {
     bounded(2).check(|| {
-        let a: Future<u8> = Future::new();
-        let b: Future<u8> = Future::new();
-        let ta = {
-            let a = a.clone();
-            thread::spawn(move || a.set_result(1).unwrap())
-        };
-        let tb = {
-            let b = b.clone();
-            thread::spawn(move || b.set_result(2).unwrap())
-        };
+        let (a, b, setters) = completed_concurrently();
         let mut got: Vec<u8> = as_completed([a, b], None)
             .map(|f| *f.unwrap().result(None).unwrap())
             .collect();
         got.sort_unstable();
         assert_eq!(got, [1, 2]);
-        ta.join().unwrap();
-        tb.join().unwrap();
+        for setter in setters {
+            setter.join().unwrap();
+        }
     });
 }
 

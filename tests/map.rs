@@ -3,6 +3,9 @@
 //! Tasks are held with standalone `Future<()>` gates and channels, never with sleeps. Only the
 //! timeout tests (F4, F5) measure wall-clock time, as they are about deadlines.
 
+mod common;
+use common::{gate, open, stress_iterations, within, LONG};
+
 use concurrent_futures::{
     Future, FutureError, InvalidArgument, MapOptions, SubmitError, ThreadPoolExecutor,
 };
@@ -11,39 +14,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// How long a wait that should succeed at once may take before the test calls it a hang.
-const LONG: Duration = Duration::from_secs(30);
-
-/// Repetitions for the racy tests; `CF_TEST_STRESS=1000` for a long run.
-fn stress() -> usize {
-    std::env::var("CF_TEST_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10)
-}
-
-/// A closed gate: tasks call `gate.result(None)` and block until the test opens it.
-fn gate() -> Future<()> {
-    Future::new()
-}
-
-fn open(gate: &Future<()>) {
-    gate.set_result(()).expect("a gate is opened once");
-}
-
-/// Runs `f` on its own thread and fails the test if it does not finish within `LONG`
-/// (CPython's per-test time limit, N2).
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(LONG) {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: did not finish within {LONG:?} (hang)"),
-    }
-}
 
 /// Records which inputs a task ran for.
 #[derive(Clone, Default)]
@@ -422,8 +392,8 @@ fn map_submits_every_item_without_iteration() {
 #[test]
 fn shutdown_right_after_an_unconsumed_map_does_not_hang() {
     // CPython F9
-    for _ in 0..stress() {
-        watchdog("map then shutdown", || {
+    for _ in 0..stress_iterations(10) {
+        within("map then shutdown", || {
             let ex = ThreadPoolExecutor::new(5).unwrap();
             let it = ex.map(|x: u32| x.to_string(), vec![2; 6]);
             ex.shutdown(true, false);

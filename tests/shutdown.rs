@@ -9,6 +9,9 @@
 //!
 //! The process-exit items (I3, I6, I7) run `examples/shutdown_child.rs` as a child process.
 
+mod common;
+use common::{eventually, gate, open, stress_iterations, within, LONG};
+
 use concurrent_futures::{Future, FutureError, SubmitError, ThreadPoolBuilder, ThreadPoolExecutor};
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -17,49 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
-use std::time::{Duration, Instant};
-
-/// How long a wait that should succeed at once may take before the test calls it a hang.
-const LONG: Duration = Duration::from_secs(30);
-
-/// Repetitions for the racy tests; `CF_TEST_STRESS=1000` for a long run.
-fn stress() -> usize {
-    std::env::var("CF_TEST_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10)
-}
-
-/// A closed gate: tasks call `gate.result(None)` and block until the test opens it.
-fn gate() -> Future<()> {
-    Future::new()
-}
-
-fn open(gate: &Future<()>) {
-    gate.set_result(()).expect("a gate is opened once");
-}
-
-/// Polls `cond` (yielding, no sleeps) until it holds or `LONG` passes.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LONG;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::yield_now();
-    }
-}
-
-/// Runs `f` on its own thread and fails the test if it does not finish within `LONG`
-/// (CPython's per-test time limit, N2).
-fn watchdog<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(LONG) {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: did not finish within {LONG:?} (hang)"),
-    }
-}
+use std::time::Duration;
 
 /// Sends on its channel when dropped: planted in a worker's thread-locals, it reports the
 /// worker's exit.
@@ -325,7 +286,7 @@ fn shutdown_without_wait_and_with_cancel_exits_cleanly() {
 #[test]
 fn shutdown_with_wait_finishes_every_queued_task() {
     // CPython I4
-    watchdog("shutdown(wait) with 50 queued tasks", || {
+    within("shutdown(wait) with 50 queued tasks", || {
         let ex = ThreadPoolExecutor::new(5).unwrap();
         let (hold, running) = occupy(&ex, 5);
         let queued: Vec<_> = (0..45).map(|i| ex.spawn(move || i).unwrap()).collect();
@@ -344,7 +305,7 @@ fn shutdown_with_wait_finishes_every_queued_task() {
 #[test]
 fn shutdown_with_cancel_futures_cancels_only_queued_tasks() {
     // CPython I5, I16 (shutdown(wait) waits for the running tasks after cancelling the rest)
-    watchdog("shutdown(wait, cancel_futures)", || {
+    within("shutdown(wait, cancel_futures)", || {
         let ex = ThreadPoolExecutor::new(5).unwrap();
         let hold = gate();
         let (started_tx, started_rx) = mpsc::channel();
@@ -431,7 +392,7 @@ fn shutdown_is_idempotent_and_cancel_spares_running_and_finished_tasks() {
 #[test]
 fn shutdown_with_wait_from_inside_a_task_does_not_deadlock() {
     // CPython I16 (Rust-specific: joining the calling worker would hang)
-    watchdog("shutdown(wait) from a task", || {
+    within("shutdown(wait) from a task", || {
         let ex = Arc::new(ThreadPoolExecutor::new(2).unwrap());
         let pool = Arc::clone(&ex);
         let f = ex
@@ -514,7 +475,7 @@ fn a_panic_in_the_pools_scope_still_waits_for_its_tasks_and_propagates() {
 #[test]
 fn shutdown_with_wait_completes_every_submit_it_accepted_concurrently() {
     // CPython I1, I16 (race: submits from 4 threads while the pool shuts down)
-    for round in 0..stress() {
+    for round in 0..stress_iterations(10) {
         let cancel = round % 2 == 1;
         let ex = ThreadPoolExecutor::new(4).unwrap();
         let (first_tx, first_rx) = mpsc::channel();
@@ -649,7 +610,7 @@ fn dropping_the_last_pool_handle_inside_its_own_task_does_not_deadlock() {
 #[test]
 fn shutdown_without_wait_returns_at_once_and_work_still_completes() {
     // CPython I11
-    watchdog("shutdown(wait=false)", || {
+    within("shutdown(wait=false)", || {
         let (ex, probe) = probed(
             ThreadPoolExecutor::builder()
                 .max_workers(3)
@@ -679,7 +640,7 @@ fn shutdown_without_wait_returns_at_once_and_work_still_completes() {
 #[test]
 fn no_worker_thread_outlives_shutdown_with_wait() {
     // CPython N1
-    for _ in 0..stress() {
+    for _ in 0..stress_iterations(10) {
         let (ex, probe) = probed(
             ThreadPoolExecutor::builder()
                 .max_workers(4)

@@ -3,6 +3,9 @@
 //!
 //! Tasks are held with standalone `Future<()>` gates and channels, never with sleeps.
 
+mod common;
+use common::{eventually, gate, open, stress_iterations, LONG};
+
 use concurrent_futures::{
     Executor, Future, FutureError, FutureState, MapOptions, SubmitError, ThreadPoolExecutor,
 };
@@ -14,37 +17,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-/// How long a wait that should succeed at once may take before the test calls it a hang.
-const LONG: Duration = Duration::from_secs(30);
-
 const INITIALIZER_FAILED: &str =
     "A thread initializer failed, the thread pool is not usable anymore";
-
-/// Repetitions for the racy tests; `CF_TEST_STRESS=1000` for a long run.
-fn stress() -> usize {
-    std::env::var("CF_TEST_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10)
-}
-
-/// A closed gate: tasks call `gate.result(None)` and block until the test opens it.
-fn gate() -> Future<()> {
-    Future::new()
-}
-
-fn open(gate: &Future<()>) {
-    gate.set_result(()).expect("a gate is opened once");
-}
-
-/// Polls `cond` (yielding, no sleeps) until it holds or `LONG` passes.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + LONG;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::yield_now();
-    }
-}
 
 /// `(thread id, thread name)` of a worker, as a task saw it.
 type Worker = (ThreadId, String);
@@ -174,7 +148,7 @@ fn submit_returns_a_pending_future_and_a_task_panic_becomes_its_error() {
 fn a_panicking_task_leaves_its_single_worker_usable() {
     // CPython J10
     let ex = ThreadPoolExecutor::new(1).unwrap();
-    for i in 0..stress() {
+    for i in 0..stress_iterations(10) {
         let f = ex.spawn(move || -> usize { panic!("panic {i}") }).unwrap();
         assert!(matches!(f.result(None), Err(FutureError::Panicked { .. })));
         assert_eq!(ex.spawn(move || i + 7).unwrap().result(None), Ok(&(i + 7)));
@@ -242,7 +216,7 @@ fn saturated_pool_never_runs_more_than_max_workers_threads() {
 #[test]
 fn sequential_submits_reuse_one_idle_thread() {
     // CPython J4
-    for _ in 0..stress() {
+    for _ in 0..stress_iterations(10) {
         let ex = ThreadPoolExecutor::default();
         let ids: HashSet<ThreadId> = (0..3)
             .map(|_| {

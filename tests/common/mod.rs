@@ -235,3 +235,41 @@ pub fn stress_iterations(default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// How long a wait that should succeed at once may take before a test calls it a hang.
+pub const LONG: Duration = Duration::from_secs(30);
+
+/// A closed gate: tasks call `gate.result(None)` and block until the test opens it.
+pub fn gate() -> Future<()> {
+    Future::new()
+}
+
+/// Opens a gate made by [`gate`].
+pub fn open(gate: &Future<()>) {
+    gate.set_result(()).expect("a gate is opened once");
+}
+
+/// Polls `cond` (yielding, no sleeps) until it holds or `LONG` passes.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + LONG;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Runs `f` on its own thread and fails the test if it does not finish within `LONG`
+/// (CPython's per-test time limit, N2).
+pub fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(LONG) {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: did not finish within {LONG:?} (hang)"),
+    }
+}
