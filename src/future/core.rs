@@ -18,6 +18,12 @@
 //! that fails if the state moved, so a completer either sees the bit (and drains the list under
 //! the same lock) or the registrant sees the terminal state (and does not wait): no lost wake-up.
 //!
+//! Why a hand-guarded cell and not `OnceLock`: `result()` lends `&T` from any handle, and
+//! `into_result()` must move `T` out of the last handle while the queue (or a worker) may still
+//! hold a reference to the same allocation; `OnceLock::take` needs `&mut`, which those internal
+//! references rule out. So the slot is an `UnsafeCell` whose every access is argued from the
+//! state word below (and checked by the loom models in `tests/loom.rs`).
+//!
 //! Python distinguishes `CANCELLED` (cancel() succeeded) from `CANCELLED_AND_NOTIFIED` (the
 //! executor acknowledged it): `result()` waiters and callbacks are released by the first, while
 //! `wait`/`as_completed` only count the second. The two waiter kinds below encode that.
