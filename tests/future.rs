@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     cancelled, cancelled_and_notified, capture_logs, failed, finished_with, logs_containing,
-    os_error, pending, running, watchdog, BlockedPool, Gate,
+    os_error, pending, running, watchdog, BlockedPool, Gate, Rng,
 };
 use concurrent_futures::{
     as_completed, wait, BrokenExecutor, Future, FutureError, FutureState, MapOptions, ReturnWhen,
@@ -348,17 +348,6 @@ fn snapshot_reads_are_consistent_across_threads() {
         .collect();
     for r in readers {
         r.join().unwrap();
-    }
-}
-
-/// A tiny deterministic PRNG (xorshift64*), so the property test needs no extra crate.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 }
 

@@ -4,6 +4,9 @@
 //! Sizes scale with `CF_TEST_STRESS` (a multiplier, default 1): `CF_TEST_STRESS=10 cargo test
 //! --release --test stress` runs a million tasks.
 
+mod common;
+use common::Rng;
+
 use concurrent_futures::{as_completed, Future, FutureError, SubmitError, ThreadPoolExecutor};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -15,21 +18,6 @@ fn scale() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1)
-}
-
-/// xorshift64*: reproducible randomness without a dependency; the seed is printed on failure.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -273,3 +273,20 @@ pub fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'sta
         Err(_) => panic!("{what}: did not finish within {LONG:?} (hang)"),
     }
 }
+
+/// xorshift64*: reproducible randomness without a dependency (tests print their seed on failure).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform enough in `0..n` for test plans.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
