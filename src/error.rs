@@ -1,6 +1,7 @@
 //! Error types: what a future can end with, why a submission was refused, and bad arguments.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Where a task panicked: the `file:line:column` of the `panic!`.
 ///
@@ -95,6 +96,25 @@ pub enum FutureError {
     /// the future exist; they still hold the value.
     #[error("other handles to this future exist; the value stays with them")]
     Shared,
+    /// The worker process running the task died (abort, a signal, `process::exit`). Only the
+    /// task it was running fails; the pool starts a replacement.
+    #[error("{0} while running the task")]
+    WorkerDied(WorkerExit),
+    /// The task ran past the process pool's per-task time limit, so its worker was killed
+    /// (and replaced).
+    #[error("the task ran longer than its {limit:?} limit; worker process {pid} was killed")]
+    TaskTimedOut {
+        /// The pool's limit.
+        limit: Duration,
+        /// The worker that was killed.
+        pid: u32,
+    },
+    /// The argument or the result could not cross the process boundary (serde failed).
+    #[error("serialization failed: {0}")]
+    Serialization(String),
+    /// A worker process sent bytes that are not a valid frame; it was killed and replaced.
+    #[error("protocol error from worker process: {0}")]
+    Protocol(String),
 }
 
 impl FutureError {
@@ -123,6 +143,10 @@ impl FutureError {
             FutureError::Deadlock => "Deadlock",
             FutureError::Rejected(_) => "Rejected",
             FutureError::Shared => "Shared",
+            FutureError::WorkerDied(_) => "WorkerDied",
+            FutureError::TaskTimedOut { .. } => "TaskTimedOut",
+            FutureError::Serialization(_) => "Serialization",
+            FutureError::Protocol(_) => "Protocol",
         }
     }
 }
@@ -147,6 +171,100 @@ pub enum SubmitError {
     /// No worker could be started for the task (the OS refused a thread or a process).
     #[error("could not start a worker: {0}")]
     Spawn(String),
+    /// The function cannot be named in a worker process: it is not linked into the executable
+    /// (it lives in a dynamically loaded library).
+    #[error("{0}")]
+    NotPortable(String),
+}
+
+/// How a worker process ended: its pid and exit code, or the signal that killed it.
+///
+/// ```
+/// use concurrent_futures::WorkerExit;
+/// let killed = WorkerExit { pid: 42, code: None, signal: Some(9) };
+/// assert_eq!(killed.to_string(), "worker process 42 was killed by signal 9 (SIGKILL)");
+/// let exited = WorkerExit { pid: 42, code: Some(3), signal: None };
+/// assert_eq!(exited.to_string(), "worker process 42 exited with status 3");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WorkerExit {
+    /// The worker's process id.
+    pub pid: u32,
+    /// Its exit status, if it exited.
+    pub code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+}
+
+impl WorkerExit {
+    /// The conventional name of the signal (`SIGKILL`), if it is a common one.
+    ///
+    /// ```
+    /// let e = concurrent_futures::WorkerExit { pid: 1, code: None, signal: Some(6) };
+    /// assert_eq!(e.signal_name(), Some("SIGABRT"));
+    /// ```
+    pub fn signal_name(&self) -> Option<&'static str> {
+        Some(match self.signal? {
+            1 => "SIGHUP",
+            2 => "SIGINT",
+            3 => "SIGQUIT",
+            4 => "SIGILL",
+            5 => "SIGTRAP",
+            6 => "SIGABRT",
+            7 => "SIGBUS",
+            8 => "SIGFPE",
+            9 => "SIGKILL",
+            11 => "SIGSEGV",
+            13 => "SIGPIPE",
+            14 => "SIGALRM",
+            15 => "SIGTERM",
+            24 => "SIGXCPU",
+            25 => "SIGXFSZ",
+            31 => "SIGSYS",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for WorkerExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "worker process {} ", self.pid)?;
+        match (self.code, self.signal) {
+            (_, Some(sig)) => match self.signal_name() {
+                Some(name) => write!(f, "was killed by signal {sig} ({name})"),
+                None => write!(f, "was killed by signal {sig}"),
+            },
+            (Some(code), None) => write!(f, "exited with status {code}"),
+            (None, None) => write!(f, "ended"),
+        }
+    }
+}
+
+/// Why a [`ProcessPoolExecutor`](crate::ProcessPoolExecutor) could not be created.
+///
+/// ```
+/// use concurrent_futures::{ProcessPoolError, ProcessPoolExecutor};
+/// let err = ProcessPoolExecutor::new(0).unwrap_err();
+/// assert!(matches!(err, ProcessPoolError::InvalidArgument(_)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessPoolError {
+    /// An option out of range (`max_workers(0)`, `max_tasks_per_child(0)`).
+    #[error(transparent)]
+    InvalidArgument(#[from] InvalidArgument),
+    /// The worker entry hook did not run in this process, so a worker would run the program's
+    /// own `main` instead of serving tasks.
+    #[error(
+        "the concurrent-futures worker entry hook did not run in this executable \
+         (it runs before main through a linker constructor; was the crate linked in a way that \
+         drops constructors?), so the pool refuses to start copies of this program"
+    )]
+    MissingEntryHook,
+    /// The pool's manager could not be set up (the OS refused a thread, a poller, or reading
+    /// the running executable).
+    #[error("could not set up the process pool: {0}")]
+    Setup(String),
 }
 
 /// A future was completed twice, or completed after it was cancelled (Python's

@@ -103,18 +103,20 @@ mod future;
 mod identity;
 mod map;
 mod panic;
+mod process_pool;
 mod sync;
 mod thread_pool;
 mod wait;
 
 pub use crate::as_completed::{as_completed, AsCompleted};
 pub use crate::error::{
-    BrokenExecutor, FutureError, InvalidArgument, InvalidStateError, PanicLocation, SubmitError,
-    TimeoutError,
+    BrokenExecutor, FutureError, InvalidArgument, InvalidStateError, PanicLocation,
+    ProcessPoolError, SubmitError, TimeoutError, WorkerExit,
 };
 pub use crate::executor::{Executor, MapOptions, Payload};
 pub use crate::future::{Future, FutureState};
 pub use crate::map::Map;
+pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor};
 pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};
 

@@ -1,0 +1,446 @@
+//! Naming a function in another process: offsets from an anchor in the same executable image,
+//! and the proof that both processes run that image.
+//!
+//! A worker is a fresh `exec` of the parent's own executable, so every function sits at the same
+//! offset from [`anchor`] in both processes (ASLR moves the whole image, not its parts). The
+//! parent sends `f - anchor` together with the offset of a monomorphized trampoline that knows
+//! `f`'s argument and result types; the worker adds its own `anchor` back. That is only sound if
+//! the worker runs the very same image, so before it resolves anything the worker compares the
+//! parent's [`ImageId`] with its own and refuses to run on a mismatch; and the parent only sends
+//! functions that `dladdr` places in the same loaded object as the anchor (not in a `dlopen`ed
+//! library, whose base differs per process).
+
+use super::frame::Failure;
+use crate::error::FutureError;
+use crate::executor::Payload;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::File;
+use std::hash::Hasher;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::OnceLock;
+
+/// What a worker runs: decode the argument from `input`, call the function at address `func`,
+/// encode the result into `out`.
+pub(crate) type Trampoline = fn(usize, &[u8], &mut Vec<u8>) -> Result<(), Failure>;
+
+/// The fixed point offsets are taken from. Never inlined, so it has one address.
+#[inline(never)]
+fn anchor() {}
+
+fn anchor_addr() -> usize {
+    anchor as fn() as usize
+}
+
+/// `addr - anchor` as a signed offset.
+fn offset_of(addr: usize) -> i64 {
+    addr.wrapping_sub(anchor_addr()) as i64
+}
+
+/// The address `offset` names in this process.
+fn address_of(offset: i64) -> usize {
+    anchor_addr().wrapping_add(offset as usize)
+}
+
+/// One call, as the parent names it: offsets of the trampoline and of the user function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Portable {
+    pub(crate) trampoline: i64,
+    pub(crate) function: i64,
+}
+
+/// Names `f` (called through `trampoline`) for a worker, after checking that both live in the
+/// anchor's loaded object.
+pub(crate) fn portable(trampoline: Trampoline, f: usize) -> Result<Portable, String> {
+    let tramp = trampoline as usize;
+    for addr in [tramp, f] {
+        if !in_anchor_object(addr) {
+            return Err(format!(
+                "the function at {addr:#x} is not in the executable image the workers run \
+                 (a dynamically loaded library?); only functions linked into the executable \
+                 can be sent to a process pool"
+            ));
+        }
+    }
+    Ok(Portable {
+        trampoline: offset_of(tramp),
+        function: offset_of(f),
+    })
+}
+
+/// Runs a call the parent named. Only called after [`ImageId::check`] passed for the parent's
+/// image, which is what makes the offsets meaningful here.
+pub(crate) fn run(
+    verified: &Verified,
+    trampoline: i64,
+    function: i64,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    let _ = verified;
+    let tramp_addr = address_of(trampoline);
+    // SAFETY: `Verified` exists only after this process proved it runs the parent's image
+    // (same build id or same contents, same length), and the parent computed `trampoline` as
+    // `t - anchor` for a `t: Trampoline` it checked with `dladdr` to lie in the anchor's object.
+    // The same image loads that object at one base, so `anchor + offset` is the same function
+    // `t` here, and a fn pointer has the size of `usize`.
+    let tramp: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(tramp_addr) };
+    tramp(address_of(function), input, out)
+}
+
+/// Proof, by construction only, that the parent's image was checked.
+#[derive(Debug)]
+pub(crate) struct Verified(());
+
+/// The trampoline for one call `f(arg)`.
+pub(crate) fn call_one<A: Payload, R: Payload>(
+    func: usize,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    let arg: A =
+        postcard::from_bytes(input).map_err(|e| Failure::DecodeArgument(e.to_string()))?;
+    // SAFETY: `func` is `f as usize` for an `f: fn(A) -> R` in the parent, moved by the image
+    // offset (see `run`); this trampoline was instantiated for exactly that `A` and `R` by
+    // `ProcessPoolExecutor::submit`, which sends both offsets together.
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
+    let value = crate::panic::catch(|| f(arg)).map_err(failure_of)?;
+    encode_into(&value, out).map_err(Failure::EncodeResult)
+}
+
+/// One item's outcome inside a chunk: a panic or an unencodable result fails that item only.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ItemOutcome<R> {
+    Value(R),
+    Panicked {
+        message: String,
+        location: Option<(String, u32, u32)>,
+    },
+    EncodeFailed(String),
+}
+
+impl<R> ItemOutcome<R> {
+    pub(crate) fn into_result(self) -> Result<R, FutureError> {
+        match self {
+            ItemOutcome::Value(v) => Ok(v),
+            ItemOutcome::Panicked { message, location } => Err(FutureError::Panicked {
+                message,
+                location: location.map(|(file, line, column)| crate::PanicLocation {
+                    file,
+                    line,
+                    column,
+                }),
+            }),
+            ItemOutcome::EncodeFailed(message) => Err(FutureError::Serialization(format!(
+                "the worker could not encode the result: {message}"
+            ))),
+        }
+    }
+}
+
+/// The trampoline for one `map` chunk: `f` over each item, each caught on its own.
+pub(crate) fn call_chunk<A: Payload, R: Payload>(
+    func: usize,
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    let args: Vec<A> =
+        postcard::from_bytes(input).map_err(|e| Failure::DecodeArgument(e.to_string()))?;
+    // SAFETY: as in `call_one`: `func` names an `fn(A) -> R` of the verified image and this
+    // trampoline was instantiated for that `A` and `R` by `ProcessPoolExecutor::map_with`.
+    let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
+    let mut outcomes: Vec<ItemOutcome<R>> = args
+        .into_iter()
+        .map(|arg| match crate::panic::catch(|| f(arg)) {
+            Ok(v) => ItemOutcome::Value(v),
+            Err(e) => match failure_of(e) {
+                Failure::Panicked { message, location } => {
+                    ItemOutcome::Panicked { message, location }
+                }
+                other => ItemOutcome::EncodeFailed(format!("{other:?}")),
+            },
+        })
+        .collect();
+    let start = out.len();
+    if encode_into(&outcomes, out).is_ok() {
+        return Ok(());
+    }
+    // Some result does not encode: find which, so only those items fail.
+    out.truncate(start);
+    for outcome in &mut outcomes {
+        if let ItemOutcome::Value(v) = outcome {
+            if let Err(e) = postcard::to_allocvec(v) {
+                *outcome = ItemOutcome::EncodeFailed(e.to_string());
+            }
+        }
+    }
+    encode_into(&outcomes, out).map_err(Failure::EncodeResult)
+}
+
+/// The initializer's trampoline: `init(arg)`.
+pub(crate) fn call_init<A: Payload>(
+    func: usize,
+    input: &[u8],
+    _out: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    let arg: A =
+        postcard::from_bytes(input).map_err(|e| Failure::DecodeArgument(e.to_string()))?;
+    // SAFETY: as in `call_one`, for the `fn(A)` the builder's `initializer` was given.
+    let f = unsafe { std::mem::transmute::<usize, fn(A)>(func) };
+    crate::panic::catch(|| f(arg)).map_err(failure_of)
+}
+
+fn failure_of(e: FutureError) -> Failure {
+    match e {
+        FutureError::Panicked { message, location } => Failure::Panicked {
+            message,
+            location: location.map(|l| (l.file, l.line, l.column)),
+        },
+        other => Failure::Panicked {
+            message: other.to_string(),
+            location: None,
+        },
+    }
+}
+
+fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), String> {
+    let buf = std::mem::take(out);
+    match postcard::to_extend(value, buf) {
+        Ok(buf) => {
+            *out = buf;
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which loaded object an address belongs to.
+// ---------------------------------------------------------------------------------------------
+
+/// Base address of the loaded object containing `addr`, or `None` if `dladdr` does not know it.
+fn object_base(addr: usize) -> Option<usize> {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: `dladdr` only reads the address (it never dereferences it) and writes a
+    // `Dl_info` into the buffer we own; on failure it returns 0 and we do not read the buffer.
+    let found = unsafe { libc::dladdr(addr as *const libc::c_void, info.as_mut_ptr()) };
+    if found == 0 {
+        return None;
+    }
+    // SAFETY: `dladdr` returned non-zero, so it initialized `info`.
+    let info = unsafe { info.assume_init() };
+    Some(info.dli_fbase as usize)
+}
+
+fn in_anchor_object(addr: usize) -> bool {
+    std::thread_local! {
+        static SEEN: std::cell::RefCell<HashMap<usize, bool>> = std::cell::RefCell::new(HashMap::new());
+    }
+    static ANCHOR_BASE: OnceLock<Option<usize>> = OnceLock::new();
+    let anchor = *ANCHOR_BASE.get_or_init(|| object_base(anchor_addr()));
+    if let Some(&known) = SEEN.with(|s| s.borrow().get(&addr).copied()).as_ref() {
+        return known;
+    }
+    let ok = anchor.is_some() && object_base(addr) == anchor;
+    SEEN.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() > 4096 {
+            s.clear();
+        }
+        s.insert(addr, ok);
+    });
+    ok
+}
+
+// ---------------------------------------------------------------------------------------------
+// Which executable image a process runs.
+// ---------------------------------------------------------------------------------------------
+
+/// The identity of the running executable: its GNU build id when the linker wrote one (it is
+/// derived from the contents), else a hash of the whole file; plus the file length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImageId(Vec<u8>);
+
+impl ImageId {
+    /// This process's identity, computed once.
+    pub(crate) fn current() -> Result<&'static ImageId, String> {
+        static ID: OnceLock<Result<ImageId, String>> = OnceLock::new();
+        ID.get_or_init(|| {
+            Self::of_file(&executable_path())
+                .map_err(|e| format!("cannot read the running executable: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Compares the parent's identity with this process's own; only a match yields the
+    /// [`Verified`] token that [`run`] needs.
+    pub(crate) fn check(parent: &[u8]) -> Result<Verified, String> {
+        let own = Self::current()?;
+        if own.0 == parent {
+            Ok(Verified(()))
+        } else {
+            Err(format!(
+                "the worker runs a different executable image than the pool's process \
+                 (worker {}, parent {}); refusing to resolve any function",
+                hex(&own.0),
+                hex(parent)
+            ))
+        }
+    }
+
+    fn of_file(path: &std::path::Path) -> io::Result<ImageId> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut id = b"len:".to_vec();
+        id.extend_from_slice(&len.to_le_bytes());
+        match gnu_build_id(&mut file) {
+            Ok(Some(build_id)) => {
+                id.extend_from_slice(b"build-id:");
+                id.extend_from_slice(&build_id);
+            }
+            _ => {
+                file.seek(SeekFrom::Start(0))?;
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                let mut buf = vec![0; 1 << 20];
+                loop {
+                    let n = file.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.write(&buf[..n]);
+                }
+                id.extend_from_slice(b"sip:");
+                id.extend_from_slice(&hasher.finish().to_le_bytes());
+            }
+        }
+        Ok(ImageId(id))
+    }
+
+    /// An identity that no real image has (tests of the refusal path).
+    #[doc(hidden)]
+    pub(crate) fn bogus() -> ImageId {
+        ImageId(b"not-an-image".to_vec())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let tail = &bytes[bytes.len().saturating_sub(8)..];
+    tail.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The file to exec for a worker: the running image itself (`/proc/self/exe` survives the file
+/// being renamed or replaced on disk).
+pub(crate) fn executable_path() -> std::path::PathBuf {
+    if cfg!(target_os = "linux") {
+        "/proc/self/exe".into()
+    } else {
+        std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into())
+    }
+}
+
+/// The `NT_GNU_BUILD_ID` note of a 64-bit little-endian ELF file, read from its program
+/// headers with plain bounds-checked parsing.
+fn gnu_build_id(file: &mut File) -> io::Result<Option<Vec<u8>>> {
+    let mut header = [0u8; 64];
+    file.seek(SeekFrom::Start(0))?;
+    if file.read_exact(&mut header).is_err() {
+        return Ok(None);
+    }
+    // ELF magic, 64-bit, little-endian.
+    if header[..4] != *b"\x7fELF" || header[4] != 2 || header[5] != 1 {
+        return Ok(None);
+    }
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as usize;
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    let u64_at = |b: &[u8], i: usize| {
+        let mut a = [0; 8];
+        a.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(a)
+    };
+    let phoff = u64_at(&header, 0x20);
+    let phentsize = u16_at(&header, 0x36);
+    let phnum = u16_at(&header, 0x38);
+    if phentsize < 56 || phnum > 512 {
+        return Ok(None);
+    }
+    let mut phdrs = vec![0u8; phentsize * phnum];
+    file.seek(SeekFrom::Start(phoff))?;
+    if file.read_exact(&mut phdrs).is_err() {
+        return Ok(None);
+    }
+    const PT_NOTE: u32 = 4;
+    const NT_GNU_BUILD_ID: u32 = 3;
+    for ph in phdrs.chunks_exact(phentsize) {
+        if u32_at(ph, 0) != PT_NOTE {
+            continue;
+        }
+        let (offset, size) = (u64_at(ph, 8), u64_at(ph, 32));
+        if size > 1 << 16 {
+            continue;
+        }
+        let mut notes = vec![0u8; size as usize];
+        file.seek(SeekFrom::Start(offset))?;
+        if file.read_exact(&mut notes).is_err() {
+            continue;
+        }
+        let mut i = 0;
+        while i + 12 <= notes.len() {
+            let namesz = u32_at(&notes, i) as usize;
+            let descsz = u32_at(&notes, i + 4) as usize;
+            let kind = u32_at(&notes, i + 8);
+            let name_at = i + 12;
+            let desc_at = name_at + namesz.div_ceil(4) * 4;
+            let next = desc_at + descsz.div_ceil(4) * 4;
+            if next > notes.len() {
+                break;
+            }
+            if kind == NT_GNU_BUILD_ID && notes[name_at..name_at + namesz].starts_with(b"GNU") {
+                return Ok(Some(notes[desc_at..desc_at + descsz].to_vec()));
+            }
+            i = next;
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_running_image_has_a_stable_identity() {
+        let a = ImageId::current().unwrap();
+        let b = ImageId::of_file(&executable_path()).unwrap();
+        assert_eq!(*a, b);
+        assert!(ImageId::check(a.as_bytes()).is_ok());
+        let err = ImageId::check(ImageId::bogus().as_bytes()).unwrap_err();
+        assert!(err.contains("different executable image"), "{err}");
+    }
+
+    #[test]
+    fn offsets_round_trip_within_the_image() {
+        fn double(n: u32) -> u32 {
+            n * 2
+        }
+        let p = portable(call_one::<u32, u32>, double as fn(u32) -> u32 as usize).unwrap();
+        assert_eq!(address_of(p.function), double as fn(u32) -> u32 as usize);
+        let verified = ImageId::check(ImageId::current().unwrap().as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let input = postcard::to_allocvec(&21u32).unwrap();
+        run(&verified, p.trampoline, p.function, &input, &mut out).unwrap();
+        assert_eq!(postcard::from_bytes::<u32>(&out).unwrap(), 42);
+    }
+
+    #[test]
+    fn addresses_outside_the_image_are_refused() {
+        // A libc function lives in libc.so, not in the test executable.
+        let strlen = libc::strlen as *const () as usize;
+        let err = portable(call_one::<u32, u32>, strlen).unwrap_err();
+        assert!(err.contains("not in the executable image"), "{err}");
+    }
+}

@@ -1,0 +1,591 @@
+//! `ProcessPoolExecutor`: Python's process pool, with worker processes that are fresh copies of
+//! the running executable.
+//!
+//! The design (entry hook, how functions are named across the boundary, the wire format, the
+//! manager, what each failure does) is described in `README.md` beside this file.
+
+mod frame;
+mod image;
+mod manager;
+mod task;
+mod worker;
+
+use self::manager::{Config, Manager, Shared};
+use self::task::{Chunk, ChunkFeed, Single, Work};
+use crate::error::{FutureError, InvalidArgument, ProcessPoolError, SubmitError};
+use crate::executor::{Executor, MapOptions, Payload};
+use crate::future::Future;
+use crate::map::Map;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A pool of worker processes that runs submitted functions (Python's `ProcessPoolExecutor`).
+///
+/// Switching from threads is one line: both pools implement [`Executor`], return the same
+/// [`Future`], and mix in [`as_completed`](crate::as_completed) and [`wait`](crate::wait).
+///
+/// - **Workers** are fresh processes of the running executable (`/proc/self/exe`), started
+///   lazily up to `max_workers` and reused, never `fork`ed from this multi-threaded process.
+///   They need no line in `main`: a constructor that runs before `main` in every executable
+///   linking this crate turns a process the pool started into a worker, so `main`, a test
+///   harness or a bench harness never runs there. Their stdout and stderr are this process's.
+/// - **What crosses**: a plain `fn` (a function item, or a closure that captures nothing) and
+///   its argument; argument and result travel as postcard (serde). A capturing closure does
+///   not compile. Before resolving any function, each worker proves it runs the same
+///   executable image (GNU build id, or a hash of the file).
+/// - **Failures** stay with their task: a panic is that future's
+///   [`FutureError::Panicked`], and the worker lives on; a worker that dies (abort, a signal,
+///   `process::exit`) fails only the task it was running with [`FutureError::WorkerDied`],
+///   naming the exit status or signal, and is replaced. With
+///   [`break_on_worker_death`](ProcessPoolBuilder::break_on_worker_death) the pool breaks
+///   instead, as CPython's does. An argument or result that serde cannot encode or decode
+///   fails that future with [`FutureError::Serialization`].
+/// - **Dispatch** sends at most `max_workers + 1` tasks ahead (two per worker), as CPython
+///   does, so `cancel()` works on everything still queued; 100k queued tasks cost memory, not
+///   file descriptors.
+/// - Done-callbacks of its futures run on the pool's manager thread: they must not block on
+///   another future of the same pool.
+///
+/// Dropping the pool is `shutdown(wait = true)`; it leaves no process behind.
+///
+/// ```
+/// use concurrent_futures::{Executor, ProcessPoolExecutor};
+///
+/// fn is_prime(n: u64) -> bool {
+///     n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+/// }
+///
+/// let pool = ProcessPoolExecutor::new(2).unwrap();
+/// let primes: Vec<bool> = pool.map(is_prime, [2, 9, 97]).map(Result::unwrap).collect();
+/// assert_eq!(primes, [true, false, true]);
+/// ```
+pub struct ProcessPoolExecutor {
+    shared: Arc<Shared>,
+}
+
+/// Configures a [`ProcessPoolExecutor`] (Python's constructor arguments, plus a per-task time
+/// limit and the strict crash mode).
+///
+/// ```
+/// use concurrent_futures::ProcessPoolExecutor;
+/// use std::time::Duration;
+/// let pool = ProcessPoolExecutor::builder()
+///     .max_workers(2)
+///     .max_tasks_per_child(100)
+///     .task_timeout(Duration::from_secs(60))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.max_workers(), 2);
+/// ```
+#[must_use]
+#[derive(Default)]
+pub struct ProcessPoolBuilder {
+    max_workers: Option<usize>,
+    max_tasks_per_child: Option<usize>,
+    task_timeout: Option<Duration>,
+    break_on_worker_death: bool,
+    initializer: Option<Result<(image::Portable, Vec<u8>), String>>,
+    bogus_image: bool,
+}
+
+impl fmt::Debug for ProcessPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessPoolBuilder")
+            .field("max_workers", &self.max_workers)
+            .field("max_tasks_per_child", &self.max_tasks_per_child)
+            .field("task_timeout", &self.task_timeout)
+            .field("break_on_worker_death", &self.break_on_worker_death)
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}
+
+impl ProcessPoolBuilder {
+    /// The maximum number of worker processes; default: the number of CPUs, as Python.
+    /// `0` is rejected by [`build`](Self::build).
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ProcessPoolExecutor::builder().max_workers(3).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 3);
+    /// ```
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// Replace each worker after it ran `n` tasks (Python 3.11's `max_tasks_per_child`), to
+    /// bound leaks in the task code. The pool never sends a worker more than its budget, so a
+    /// retiring worker takes no task with it. `0` is rejected by [`build`](Self::build).
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    /// fn pid(_: ()) -> u32 { std::process::id() }
+    /// let pool = ProcessPoolExecutor::builder().max_workers(1).max_tasks_per_child(1).build().unwrap();
+    /// let a = *pool.submit(pid, ()).unwrap().result(None).unwrap();
+    /// let b = *pool.submit(pid, ()).unwrap().result(None).unwrap();
+    /// assert_ne!(a, b);
+    /// ```
+    pub fn max_tasks_per_child(mut self, n: usize) -> Self {
+        self.max_tasks_per_child = Some(n);
+        self
+    }
+
+    /// Kill a worker whose task runs longer than `limit`: the task fails with
+    /// [`FutureError::TaskTimedOut`] and a new worker takes over. (Python can only stop
+    /// waiting; here the work stops too.) The clock starts when the task becomes the one its
+    /// worker runs.
+    ///
+    /// ```
+    /// use concurrent_futures::{FutureError, ProcessPoolExecutor};
+    /// use std::time::Duration;
+    /// fn spin(_: ()) { loop { std::hint::spin_loop() } }
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .task_timeout(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// let err = pool.submit(spin, ()).unwrap().result(None).unwrap_err();
+    /// assert!(matches!(err, FutureError::TaskTimedOut { .. }));
+    /// ```
+    pub fn task_timeout(mut self, limit: Duration) -> Self {
+        self.task_timeout = Some(limit);
+        self
+    }
+
+    /// CPython's behaviour: the first worker that dies breaks the pool. Every queued and
+    /// running future fails with [`FutureError::BrokenExecutor`] and later submissions with
+    /// [`SubmitError::Broken`]. Off by default: a death then fails only the task that worker
+    /// was running.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ProcessPoolExecutor::builder()
+    ///     .break_on_worker_death(true)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn break_on_worker_death(mut self, yes: bool) -> Self {
+        self.break_on_worker_death = yes;
+        self
+    }
+
+    /// Runs `init(arg)` at the start of each worker process (Python's `initializer` and
+    /// `initargs`). If it panics, the pool breaks, as in Python: pending and later futures
+    /// fail with [`FutureError::BrokenExecutor`].
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    /// fn setup(level: u8) { std::env::set_var("LEVEL", level.to_string()) }
+    /// fn level(_: ()) -> String { std::env::var("LEVEL").unwrap() }
+    /// let pool = ProcessPoolExecutor::builder().initializer(setup, 3).build().unwrap();
+    /// assert_eq!(pool.submit(level, ()).unwrap().result(None).unwrap(), "3");
+    /// ```
+    pub fn initializer<A: Payload>(mut self, init: fn(A), arg: A) -> Self {
+        let portable = image::portable(image::call_init::<A>, init as usize);
+        let encoded = portable.and_then(|p| {
+            postcard::to_allocvec(&arg)
+                .map(|bytes| (p, bytes))
+                .map_err(|e| format!("cannot encode the initializer's argument: {e}"))
+        });
+        self.initializer = Some(encoded);
+        self
+    }
+
+    /// Makes the handshake send an identity no executable has (tests of the refusal path).
+    #[doc(hidden)]
+    pub fn __bogus_image_for_tests(mut self) -> Self {
+        self.bogus_image = true;
+        self
+    }
+
+    /// Creates the pool. No process starts until the first task needs one.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessPoolError::InvalidArgument`] for `max_workers(0)` or `max_tasks_per_child(0)`;
+    /// [`ProcessPoolError::MissingEntryHook`] if the worker entry hook is not linked in;
+    /// [`ProcessPoolError::Setup`] if the manager thread, its poller or the executable's
+    /// identity cannot be had, or the initializer cannot be sent.
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    /// let err = ProcessPoolExecutor::builder().max_workers(0).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "max_workers must be greater than 0");
+    /// ```
+    pub fn build(self) -> Result<ProcessPoolExecutor, ProcessPoolError> {
+        let max_workers = self.max_workers.unwrap_or_else(num_cpus::get);
+        if max_workers == 0 {
+            return Err(InvalidArgument("max_workers must be greater than 0").into());
+        }
+        if self.max_tasks_per_child == Some(0) {
+            return Err(InvalidArgument("max_tasks_per_child must be >= 1").into());
+        }
+        if !worker::hook_ran() {
+            return Err(ProcessPoolError::MissingEntryHook);
+        }
+        let initializer = self
+            .initializer
+            .transpose()
+            .map_err(ProcessPoolError::Setup)?;
+        let image = if self.bogus_image {
+            image::ImageId::bogus().as_bytes().to_vec()
+        } else {
+            manager::image_id().map_err(ProcessPoolError::Setup)?
+        };
+        let poll = mio::Poll::new().map_err(|e| ProcessPoolError::Setup(e.to_string()))?;
+        let waker = mio::Waker::new(poll.registry(), mio::Token(usize::MAX))
+            .map_err(|e| ProcessPoolError::Setup(e.to_string()))?;
+        let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let name = format!("ProcessPoolExecutor-{n}");
+        let shared = Arc::new(Shared::new(
+            Config {
+                max_workers,
+                max_tasks_per_child: self.max_tasks_per_child.map(|n| n as u64),
+                task_timeout: self.task_timeout,
+                break_on_worker_death: self.break_on_worker_death,
+                initializer,
+                image,
+                name: name.clone(),
+            },
+            waker,
+        ));
+        let manager = Manager::new(Arc::clone(&shared), poll);
+        std::thread::Builder::new()
+            .name(format!("{name}-manager"))
+            .spawn(move || manager.run())
+            .map_err(|e| ProcessPoolError::Setup(e.to_string()))?;
+        Ok(ProcessPoolExecutor { shared })
+    }
+}
+
+impl ProcessPoolExecutor {
+    /// A pool of at most `max_workers` processes (Python's `ProcessPoolExecutor(max_workers)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`ProcessPoolBuilder::build`]; `0` workers is an error.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ProcessPoolExecutor::new(2).unwrap();
+    /// assert_eq!(pool.max_workers(), 2);
+    /// ```
+    pub fn new(max_workers: usize) -> Result<Self, ProcessPoolError> {
+        Self::builder().max_workers(max_workers).build()
+    }
+
+    /// A builder with Python's defaults.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ProcessPoolExecutor::builder().build().unwrap();
+    /// assert_eq!(pool.max_workers(), num_cpus::get());
+    /// ```
+    pub fn builder() -> ProcessPoolBuilder {
+        ProcessPoolBuilder::default()
+    }
+
+    /// The most worker processes this pool runs at once.
+    ///
+    /// ```
+    /// assert_eq!(concurrent_futures::ProcessPoolExecutor::new(3).unwrap().max_workers(), 3);
+    /// ```
+    pub fn max_workers(&self) -> usize {
+        self.shared.config.max_workers
+    }
+
+    /// The process ids of the live workers (empty until the first task starts one).
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    /// fn pid(_: ()) -> u32 { std::process::id() }
+    /// let pool = ProcessPoolExecutor::new(1).unwrap();
+    /// assert!(pool.worker_pids().is_empty());
+    /// let p = *pool.submit(pid, ()).unwrap().result(None).unwrap();
+    /// assert_eq!(pool.worker_pids(), [p]);
+    /// ```
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.shared.pids()
+    }
+
+    /// Schedules `f(arg)` in a worker process and returns its future (Python's `submit`).
+    ///
+    /// Does not block: the argument is encoded here and queued; a worker process is started
+    /// by the pool's manager when none is free. If the argument cannot be encoded, the future
+    /// is returned already failed with [`FutureError::Serialization`].
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] if the pool broke,
+    /// [`SubmitError::NotPortable`] if `f` is not linked into the executable.
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    /// fn shout(s: String) -> String { s.to_uppercase() }
+    /// let pool = ProcessPoolExecutor::new(1).unwrap();
+    /// let f = pool.submit(shout, "br".to_string()).unwrap();
+    /// assert_eq!(f.result(None).unwrap(), "BR");
+    /// ```
+    ///
+    /// A closure that captures is refused at compile time: it cannot be named in another
+    /// process (rustc: "closures can only be coerced to `fn` types if they do not capture
+    /// any variables").
+    ///
+    /// ```compile_fail
+    /// let pool = concurrent_futures::ProcessPoolExecutor::new(1).unwrap();
+    /// let offset = 10;
+    /// pool.submit(move |n: i32| n + offset, 1);
+    /// ```
+    pub fn submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        submit_one(&self.shared, f, arg)
+    }
+
+    /// `f` over every item in worker processes, results in input order (Python's `map`).
+    ///
+    /// [`map_with`](Self::map_with) with default options (one item per task); use
+    /// `MapOptions::chunksize` for many small items.
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    /// fn cube(n: i64) -> i64 { n * n * n }
+    /// let pool = ProcessPoolExecutor::new(2).unwrap();
+    /// let cubes: Vec<i64> = pool.map(cube, 1..=3).map(Result::unwrap).collect();
+    /// assert_eq!(cubes, [1, 8, 27]);
+    /// ```
+    pub fn map<'a, I, R>(&self, f: fn(I::Item) -> R, items: I) -> Map<'a, R>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        match self.map_with(f, items, MapOptions::new()) {
+            Ok(map) => map,
+            Err(_) => unreachable!("default map options are valid"),
+        }
+    }
+
+    /// `f` over every item, results in input order, with Python's `timeout`, `chunksize` and
+    /// `buffersize`.
+    ///
+    /// With `chunksize(n)`, each task carries `n` items and returns their `n` results, which
+    /// is what makes many small items fast. Each item is still caught on its own: a panic or
+    /// an unencodable result fails that item only. A worker that dies in the middle of a chunk
+    /// takes the whole chunk with it: every item of that chunk yields
+    /// [`FutureError::WorkerDied`] (the pool cannot know which item killed it). `buffersize`
+    /// counts tasks, so at most `buffersize × chunksize` items are in flight. See [`Map`] for
+    /// the iteration rules (errors at their position, deadline from the call, drop cancels).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`] for `buffersize(0)` or `chunksize(0)`.
+    ///
+    /// ```
+    /// use concurrent_futures::{MapOptions, ProcessPoolExecutor};
+    /// fn inc(n: u32) -> u32 { n + 1 }
+    /// let pool = ProcessPoolExecutor::new(2).unwrap();
+    /// let total: u32 = pool
+    ///     .map_with(inc, 0..1000, MapOptions::new().chunksize(100))
+    ///     .unwrap()
+    ///     .map(Result::unwrap)
+    ///     .sum();
+    /// assert_eq!(total, 500_500);
+    /// ```
+    pub fn map_with<'a, I, R>(
+        &self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, InvalidArgument>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        options.validate()?;
+        let shared = Arc::clone(&self.shared);
+        let chunksize = options.get_chunksize();
+        if chunksize == 1 {
+            let submit = move |item| submit_one(&shared, f, item);
+            return Ok(Map::new(items.into_iter(), submit, &options));
+        }
+        let portable = image::portable(image::call_chunk::<I::Item, R>, f as usize);
+        let feed = ChunkFeed {
+            items: items.into_iter(),
+            chunksize,
+            ready: VecDeque::new(),
+            submit: move |chunk: Vec<I::Item>| {
+                let portable = portable.clone().map_err(SubmitError::NotPortable)?;
+                submit_chunk::<I::Item, R>(&shared, portable, chunk)
+            },
+        };
+        let mut options = options;
+        if let Some(b) = options.get_buffersize() {
+            options = options.buffersize(b.saturating_mul(chunksize));
+        }
+        Ok(Map::new(feed, |f| f, &options))
+    }
+
+    /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
+    ///
+    /// With `cancel_futures`, every queued task not yet sent to a worker is cancelled. With
+    /// `wait`, blocks, with no timeout, until every task not cancelled has finished and every
+    /// worker process has exited and been reaped. Calling it again is harmless. (Called from
+    /// one of this pool's done-callbacks, which run on its manager thread, it does not wait.)
+    ///
+    /// ```
+    /// use concurrent_futures::{ProcessPoolExecutor, SubmitError};
+    /// fn id(n: u8) -> u8 { n }
+    /// let pool = ProcessPoolExecutor::new(1).unwrap();
+    /// let f = pool.submit(id, 7).unwrap();
+    /// pool.shutdown(true, false);
+    /// assert_eq!(f.result(None), Ok(&7));
+    /// assert!(pool.worker_pids().is_empty());
+    /// assert_eq!(pool.submit(id, 8).unwrap_err(), SubmitError::Shutdown);
+    /// ```
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.shared.shutdown(wait, cancel_futures);
+    }
+
+    /// Python 3.14's `terminate_workers`: shuts down, cancelling queued tasks, and sends
+    /// `SIGTERM` to every worker. Tasks they were running fail with
+    /// [`FutureError::WorkerDied`]. Does not wait; dropping the pool waits for the reaping.
+    ///
+    /// ```
+    /// use concurrent_futures::{FutureError, ProcessPoolExecutor};
+    /// fn nap(_: ()) { std::thread::sleep(std::time::Duration::from_secs(60)) }
+    /// let pool = ProcessPoolExecutor::new(1).unwrap();
+    /// let f = pool.submit(nap, ()).unwrap();
+    /// while !f.running() { std::thread::yield_now() }
+    /// pool.terminate_workers();
+    /// assert!(matches!(f.result(None), Err(FutureError::WorkerDied(_))));
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.shared.shutdown(false, true);
+        self.shared.signal_workers(libc::SIGTERM);
+    }
+
+    /// Python 3.14's `kill_workers`: as [`terminate_workers`](Self::terminate_workers) with
+    /// `SIGKILL`, which a worker cannot catch or ignore.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ProcessPoolExecutor::new(1).unwrap();
+    /// pool.kill_workers();
+    /// assert!(pool.submit(|n: u8| n, 1).is_err());
+    /// ```
+    pub fn kill_workers(&self) {
+        self.shared.shutdown(false, true);
+        self.shared.signal_workers(libc::SIGKILL);
+    }
+}
+
+fn submit_one<A: Payload, R: Payload>(
+    shared: &Shared,
+    f: fn(A) -> R,
+    arg: A,
+) -> Result<Future<R>, SubmitError> {
+    shared.check_open()?;
+    let portable = image::portable(image::call_one::<A, R>, f as usize)
+        .map_err(SubmitError::NotPortable)?;
+    let future = Future::new();
+    let job = Box::new(Single {
+        future: future.clone(),
+    });
+    match encode_task(portable, &arg) {
+        Ok(frame) => shared.enqueue(Work::new(frame, job))?,
+        Err(e) => {
+            let _ = future.set_exception(e);
+        }
+    }
+    Ok(future)
+}
+
+/// Encodes `arg` and wraps it in a `Task` frame.
+fn encode_task<A: Payload>(portable: image::Portable, arg: &A) -> Result<Vec<u8>, FutureError> {
+    let bytes = postcard::to_allocvec(arg)
+        .map_err(|e| FutureError::Serialization(format!("cannot encode the argument: {e}")))?;
+    frame::task_frame(portable.trampoline, portable.function, &bytes).map_err(|len| {
+        FutureError::Serialization(format!(
+            "the encoded argument ({len} bytes) exceeds the {}-byte frame limit",
+            frame::MAX_FRAME
+        ))
+    })
+}
+
+fn submit_chunk<A: Payload, R: Payload>(
+    shared: &Shared,
+    portable: image::Portable,
+    chunk: Vec<A>,
+) -> Result<Vec<Future<R>>, SubmitError> {
+    shared.check_open()?;
+    let items: Vec<Future<R>> = (0..chunk.len()).map(|_| Future::new()).collect();
+    match encode_task(portable, &chunk) {
+        Ok(frame) => {
+            let job = Box::new(Chunk {
+                items: items.clone(),
+            });
+            shared.enqueue(Work::new(frame, job))?;
+        }
+        Err(e) => {
+            for f in &items {
+                let _ = f.set_exception(e.clone());
+            }
+        }
+    }
+    Ok(items)
+}
+
+impl Executor for ProcessPoolExecutor {
+    fn submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        ProcessPoolExecutor::submit(self, f, arg)
+    }
+
+    fn map_with<'a, I, R>(
+        &self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, InvalidArgument>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        ProcessPoolExecutor::map_with(self, f, items, options)
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        ProcessPoolExecutor::shutdown(self, wait, cancel_futures);
+    }
+}
+
+impl Drop for ProcessPoolExecutor {
+    fn drop(&mut self) {
+        // Map iterators share the queue but not this handle: the pool's end is the user's.
+        self.shared.shutdown(true, false);
+    }
+}
+
+impl fmt::Debug for ProcessPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessPoolExecutor")
+            .field("name", &self.shared.config.name)
+            .field("max_workers", &self.shared.config.max_workers)
+            .field("workers", &self.shared.pids().len())
+            .field("finished", &self.shared.is_finished())
+            .finish()
+    }
+}

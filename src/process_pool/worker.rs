@@ -1,0 +1,192 @@
+//! The worker side: the automatic entry hook, the handshake, and the task loop.
+//!
+//! Every executable that links this crate runs [`entry_hook`] before `main` (a constructor in
+//! `.init_array`, through the `ctor` crate). In an ordinary process it only records that it ran.
+//! In a process the pool started (the environment variable [`WORKER_ENV`] is set) it never
+//! returns: it serves tasks over the socket the parent passed as stdin, then exits. So the
+//! user's `main`, a test harness or a bench harness never runs in a worker, and no line in
+//! `main` is needed.
+
+use super::frame::{Failure, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
+use super::image::{self, ImageId};
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the pool in a worker's environment; the value is the protocol version.
+pub(crate) const WORKER_ENV: &str = "CONCURRENT_FUTURES_WORKER";
+
+/// Whether the entry hook ran in this process (the pool refuses to start without it, rather
+/// than spawn copies of a program that would run its own `main`).
+static HOOK_RAN: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn hook_ran() -> bool {
+    // ORDERING: the store happens in a constructor before `main`, which happens-before every
+    // thread of the program; Relaxed is enough.
+    HOOK_RAN.load(Ordering::Relaxed)
+}
+
+#[ctor::ctor(unsafe)]
+fn entry_hook() {
+    HOOK_RAN.store(true, Ordering::Relaxed);
+    if std::env::var_os(WORKER_ENV).is_none() {
+        return;
+    }
+    // Tasks that start this same program as a child process must get an ordinary process,
+    // not another worker. Constructors run before any thread exists, so editing the
+    // environment here races with nobody.
+    std::env::remove_var(WORKER_ENV);
+    let code = match serve() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("concurrent-futures worker {}: {e}", std::process::id());
+            3
+        }
+    };
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    std::process::exit(code);
+}
+
+/// Takes the socket off stdin (so tasks that read stdin, or children they spawn, never see
+/// the pool's frames) and puts `/dev/null` there.
+fn take_socket() -> io::Result<UnixStream> {
+    let fd = io::stdin().as_fd().try_clone_to_owned()?; // close-on-exec duplicate
+    let null = std::fs::File::open("/dev/null")?;
+    // SAFETY: fd 0 belongs to this process's stdin; `dup2` atomically makes it refer to
+    // /dev/null, which std's `Stdin` (which never closes fd 0) then reads. Both descriptors are
+    // valid for the duration of the call.
+    if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(UnixStream::from(fd))
+}
+
+struct Conn {
+    stream: UnixStream,
+    inbuf: FrameBuffer,
+    out: Vec<u8>,
+}
+
+impl Conn {
+    /// Blocks until a whole frame is buffered and returns where it lies in `inbuf`; `None` at
+    /// a clean end of stream (the parent is gone). Flushes pending output before blocking, so
+    /// results are batched but never held back.
+    fn next(&mut self) -> io::Result<Option<Range<usize>>> {
+        loop {
+            if let Some(range) = self.inbuf.next_frame().map_err(invalid)? {
+                return Ok(Some(range));
+            }
+            self.flush()?;
+            let want = self.inbuf.wanted().max(64 * 1024);
+            let n = match self.stream.read(self.inbuf.spare(want)) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return match self.inbuf.pending() {
+                    0 => Ok(None),
+                    partial => Err(invalid(format!(
+                        "stream ended inside a frame ({partial} bytes)"
+                    ))),
+                };
+            }
+            self.inbuf.filled(n);
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+}
+
+fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+fn serve() -> io::Result<()> {
+    let mut conn = Conn {
+        stream: take_socket()?,
+        inbuf: FrameBuffer::new(),
+        out: Vec::with_capacity(64 * 1024),
+    };
+    let Some(hello) = conn.next()? else {
+        return Ok(());
+    };
+    let (verified, max_tasks) = match ToWorker::decode(conn.inbuf.body(hello)).map_err(invalid)? {
+        ToWorker::Hello {
+            protocol,
+            image: parent_image,
+            max_tasks,
+            initializer,
+        } => {
+            if protocol != PROTOCOL {
+                let reason = format!("protocol {protocol} from the parent, {PROTOCOL} here");
+                FromWorker::Refused(&reason).encode(&mut conn.out);
+                return conn.flush();
+            }
+            // Nothing the parent names is resolved before this check passes.
+            let verified = match ImageId::check(parent_image) {
+                Ok(v) => v,
+                Err(reason) => {
+                    FromWorker::Refused(&reason).encode(&mut conn.out);
+                    return conn.flush();
+                }
+            };
+            if let Some(init) = initializer {
+                let mut sink = Vec::new();
+                let ran = image::run(&verified, init.trampoline, init.function, init.input, &mut sink);
+                if let Err(failure) = ran {
+                    let message = match failure {
+                        Failure::Panicked { message, .. } => message,
+                        Failure::DecodeArgument(m) | Failure::EncodeResult(m) => m,
+                    };
+                    FromWorker::InitFailed(&message).encode(&mut conn.out);
+                    return conn.flush();
+                }
+            }
+            (verified, max_tasks)
+        }
+        other => return Err(invalid(format!("expected the handshake, got {other:?}"))),
+    };
+    FromWorker::Ready {
+        pid: std::process::id(),
+    }
+    .encode(&mut conn.out);
+    let mut done = 0u64;
+    let mut output = Vec::new();
+    loop {
+        let Some(range) = conn.next()? else {
+            return conn.flush();
+        };
+        let (id, call) = match ToWorker::decode(conn.inbuf.body(range)).map_err(invalid)? {
+            ToWorker::Exit => return conn.flush(),
+            ToWorker::Task { id, call } => (id, call),
+            other => return Err(invalid(format!("unexpected frame {other:?}"))),
+        };
+        output.clear();
+        let ran = image::run(&verified, call.trampoline, call.function, call.input, &mut output);
+        match ran {
+            Ok(()) => FromWorker::Done {
+                id,
+                output: &output,
+            }
+            .encode(&mut conn.out),
+            Err(failure) => FromWorker::Failed { id, failure }.encode(&mut conn.out),
+        }
+        // What the task printed goes out now, not whenever the buffer fills.
+        let _ = io::stdout().flush();
+        done += 1;
+        if max_tasks != 0 && done >= max_tasks {
+            // Retire: the parent counts the same budget and starts a replacement.
+            return conn.flush();
+        }
+    }
+}
