@@ -73,13 +73,21 @@ pub(crate) enum ToWorker<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FromWorker<'a> {
     /// Handshake passed and the initializer ran.
-    Ready { pid: u32 },
+    Ready {
+        pid: u32,
+    },
     /// The worker will not run anything: the images differ, or the protocol does.
     Refused(&'a str),
     /// The initializer panicked; the worker exits.
     InitFailed(&'a str),
-    Done { id: u64, output: &'a [u8] },
-    Failed { id: u64, failure: Failure },
+    Done {
+        id: u64,
+        output: &'a [u8],
+    },
+    Failed {
+        id: u64,
+        failure: Failure,
+    },
 }
 
 /// A frame that could not be decoded.
@@ -364,9 +372,7 @@ impl<'a> FromWorker<'a> {
     pub(crate) fn decode(body: &'a [u8]) -> Result<Self, FrameError> {
         let (tag, mut b) = split_tag(body)?;
         let frame = match tag {
-            READY => FromWorker::Ready {
-                pid: b.u32("pid")?,
-            },
+            READY => FromWorker::Ready { pid: b.u32("pid")? },
             REFUSED => FromWorker::Refused(b.tail_str("refusal")?),
             INIT_FAILED => FromWorker::InitFailed(b.tail_str("initializer message")?),
             DONE => FromWorker::Done {
@@ -656,7 +662,10 @@ mod tests {
             FromWorker::decode(&bad_flag),
             Err(FrameError::Flag("location"))
         );
-        assert_eq!(ToWorker::decode(&[TASK, 1, 2]), Err(FrameError::Truncated("id")));
+        assert_eq!(
+            ToWorker::decode(&[TASK, 1, 2]),
+            Err(FrameError::Truncated("id"))
+        );
     }
 
     /// Deterministic xorshift, so a failing case can be replayed from its seed.

@@ -98,14 +98,21 @@ pub(crate) fn call_one<A: Payload, R: Payload>(
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), Failure> {
-    let arg: A =
-        postcard::from_bytes(input).map_err(|e| Failure::DecodeArgument(e.to_string()))?;
+    let arg: A = decode(input)?;
     // SAFETY: `func` is `f as usize` for an `f: fn(A) -> R` in the parent, moved by the image
     // offset (see `run`); this trampoline was instantiated for exactly that `A` and `R` by
     // `ProcessPoolExecutor::submit`, which sends both offsets together.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
     let value = crate::panic::catch(|| f(arg)).map_err(failure_of)?;
-    encode_into(&value, out).map_err(Failure::EncodeResult)
+    encode_into(&value, out).map_err(|e| Failure::EncodeResult(typed::<R>(e)))
+}
+
+fn typed<T>(e: impl std::fmt::Display) -> String {
+    format!("{} ({})", e, std::any::type_name::<T>())
+}
+
+fn decode<A: Payload>(input: &[u8]) -> Result<A, Failure> {
+    postcard::from_bytes(input).map_err(|e| Failure::DecodeArgument(typed::<A>(e)))
 }
 
 /// One item's outcome inside a chunk: a panic or an unencodable result fails that item only.
@@ -144,8 +151,7 @@ pub(crate) fn call_chunk<A: Payload, R: Payload>(
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), Failure> {
-    let args: Vec<A> =
-        postcard::from_bytes(input).map_err(|e| Failure::DecodeArgument(e.to_string()))?;
+    let args: Vec<A> = decode(input)?;
     // SAFETY: as in `call_one`: `func` names an `fn(A) -> R` of the verified image and this
     // trampoline was instantiated for that `A` and `R` by `ProcessPoolExecutor::map_with`.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(func) };
@@ -170,7 +176,7 @@ pub(crate) fn call_chunk<A: Payload, R: Payload>(
     for outcome in &mut outcomes {
         if let ItemOutcome::Value(v) = outcome {
             if let Err(e) = postcard::to_allocvec(v) {
-                *outcome = ItemOutcome::EncodeFailed(e.to_string());
+                *outcome = ItemOutcome::EncodeFailed(typed::<R>(e));
             }
         }
     }
@@ -183,8 +189,7 @@ pub(crate) fn call_init<A: Payload>(
     input: &[u8],
     _out: &mut Vec<u8>,
 ) -> Result<(), Failure> {
-    let arg: A =
-        postcard::from_bytes(input).map_err(|e| Failure::DecodeArgument(e.to_string()))?;
+    let arg: A = decode(input)?;
     // SAFETY: as in `call_one`, for the `fn(A)` the builder's `initializer` was given.
     let f = unsafe { std::mem::transmute::<usize, fn(A)>(func) };
     crate::panic::catch(|| f(arg)).map_err(failure_of)

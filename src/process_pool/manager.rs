@@ -28,9 +28,13 @@ use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 const WAKER: Token = Token(usize::MAX);
-/// Tasks sent ahead to one worker: the one it runs and the next, so it never idles waiting for
-/// a round trip, while everything else stays cancellable in the queue.
+/// Tasks sent ahead to one worker whose tasks are short: the one it runs and the next, so it
+/// never idles for a round trip. Everything else stays cancellable in the queue.
 const PER_WORKER: usize = 2;
+/// Tasks shorter than this (on average) are worth pipelining. Longer ones are sent one at a
+/// time, so a task never waits behind a long one while another worker is free (CPython's
+/// shared call queue has that property too); the round trip is noise next to them.
+const PIPELINE_BELOW: Duration = Duration::from_millis(1);
 const READ_CHUNK: usize = 64 * 1024;
 
 /// What the pool was built with.
@@ -181,6 +185,8 @@ struct Worker {
     budget: Option<u64>,
     /// Killed because its task ran past the time limit.
     timed_out: bool,
+    /// Moving average of its task durations, as the manager sees them; `None` until one ends.
+    avg_task: Option<Duration>,
 }
 
 impl Worker {
@@ -204,7 +210,11 @@ impl Worker {
         if !self.ready || self.closing {
             return 0;
         }
-        let room = PER_WORKER.saturating_sub(self.in_flight.len());
+        let cap = match self.avg_task {
+            Some(avg) if avg < PIPELINE_BELOW => PER_WORKER,
+            _ => 1,
+        };
+        let room = cap.saturating_sub(self.in_flight.len());
         match self.budget {
             Some(b) => room.min(b as usize),
             None => room,
@@ -356,7 +366,7 @@ impl Manager {
         let config = &self.shared.config;
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         let mut cmd = Command::new(image::executable_path());
-        cmd.env(WORKER_ENV, PROTOCOL.to_string())
+        cmd.env(WORKER_ENV, format!("{PROTOCOL}:{}", std::process::id()))
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .arg0(format!("{} worker", config.name));
         let child = cmd.spawn()?;
@@ -410,6 +420,7 @@ impl Manager {
             front_since: Instant::now(),
             budget: config.max_tasks_per_child,
             timed_out: false,
+            avg_task: None,
         });
         Ok(())
     }
@@ -515,12 +526,14 @@ impl Manager {
                     return Ok(());
                 }
                 FromWorker::Done { id, output } => {
-                    let work = pop_front(&mut w.in_flight, &mut w.front_since, id)?;
+                    let work =
+                        pop_front(&mut w.in_flight, &mut w.front_since, &mut w.avg_task, id)?;
                     self.in_flight -= 1;
                     work.job.complete(Ok(output));
                 }
                 FromWorker::Failed { id, failure } => {
-                    let work = pop_front(&mut w.in_flight, &mut w.front_since, id)?;
+                    let work =
+                        pop_front(&mut w.in_flight, &mut w.front_since, &mut w.avg_task, id)?;
                     self.in_flight -= 1;
                     work.job.complete(Err(error_of(failure)));
                 }
@@ -630,8 +643,7 @@ impl Manager {
         };
         let now = Instant::now();
         for w in self.workers.iter_mut().flatten() {
-            if w.ready && !w.timed_out && !w.in_flight.is_empty() && now >= w.front_since + limit
-            {
+            if w.ready && !w.timed_out && !w.in_flight.is_empty() && now >= w.front_since + limit {
                 w.timed_out = true;
                 w.closing = true;
                 let _ = w.child.kill();
@@ -679,11 +691,18 @@ impl Manager {
 fn pop_front(
     in_flight: &mut VecDeque<(u64, Work)>,
     front_since: &mut Instant,
+    avg_task: &mut Option<Duration>,
     id: u64,
 ) -> Result<Work, String> {
     match in_flight.front() {
         Some((front, _)) if *front == id => {
-            *front_since = Instant::now();
+            let now = Instant::now();
+            let took = now - *front_since;
+            *avg_task = Some(match *avg_task {
+                None => took,
+                Some(avg) => (avg * 3 + took) / 4,
+            });
+            *front_since = now;
             Ok(in_flight.pop_front().expect("front exists").1)
         }
         Some((front, _)) => Err(format!("result for task {id}, expected task {front}")),

@@ -493,8 +493,8 @@ fn submit_one<A: Payload, R: Payload>(
     arg: A,
 ) -> Result<Future<R>, SubmitError> {
     shared.check_open()?;
-    let portable = image::portable(image::call_one::<A, R>, f as usize)
-        .map_err(SubmitError::NotPortable)?;
+    let portable =
+        image::portable(image::call_one::<A, R>, f as usize).map_err(SubmitError::NotPortable)?;
     let future = Future::new();
     let job = Box::new(Single {
         future: future.clone(),
@@ -510,8 +510,10 @@ fn submit_one<A: Payload, R: Payload>(
 
 /// Encodes `arg` and wraps it in a `Task` frame.
 fn encode_task<A: Payload>(portable: image::Portable, arg: &A) -> Result<Vec<u8>, FutureError> {
-    let bytes = postcard::to_allocvec(arg)
-        .map_err(|e| FutureError::Serialization(format!("cannot encode the argument: {e}")))?;
+    let bytes = postcard::to_allocvec(arg).map_err(|e| {
+        let ty = std::any::type_name::<A>();
+        FutureError::Serialization(format!("cannot encode the argument ({ty}): {e}"))
+    })?;
     frame::task_frame(portable.trampoline, portable.function, &bytes).map_err(|len| {
         FutureError::Serialization(format!(
             "the encoded argument ({len} bytes) exceeds the {}-byte frame limit",

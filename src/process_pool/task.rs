@@ -51,7 +51,8 @@ impl<R: Payload> Job for Single<R> {
     fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
         let result = outcome.and_then(|bytes| {
             postcard::from_bytes::<R>(bytes).map_err(|e| {
-                FutureError::Serialization(format!("cannot decode the task's result: {e}"))
+                let ty = std::any::type_name::<R>();
+                FutureError::Serialization(format!("cannot decode the task's result ({ty}): {e}"))
             })
         });
         // A future cancelled while pending and failed by a broken pool refuses the second
@@ -82,19 +83,20 @@ impl<R: Payload> Job for Chunk<R> {
     }
 
     fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
-        let decoded = outcome.and_then(|bytes| {
-            match postcard::from_bytes::<Vec<ItemOutcome<R>>>(bytes) {
-                Ok(v) if v.len() == self.items.len() => Ok(v),
-                Ok(v) => Err(FutureError::Protocol(format!(
-                    "chunk of {} items came back with {} results",
-                    self.items.len(),
-                    v.len()
-                ))),
-                Err(e) => Err(FutureError::Serialization(format!(
-                    "cannot decode the chunk's results: {e}"
-                ))),
-            }
-        });
+        let decoded =
+            outcome.and_then(
+                |bytes| match postcard::from_bytes::<Vec<ItemOutcome<R>>>(bytes) {
+                    Ok(v) if v.len() == self.items.len() => Ok(v),
+                    Ok(v) => Err(FutureError::Protocol(format!(
+                        "chunk of {} items came back with {} results",
+                        self.items.len(),
+                        v.len()
+                    ))),
+                    Err(e) => Err(FutureError::Serialization(format!(
+                        "cannot decode the chunk's results: {e}"
+                    ))),
+                },
+            );
         match decoded {
             Ok(outcomes) => {
                 for (f, outcome) in self.items.into_iter().zip(outcomes) {

@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Set by the pool in a worker's environment; the value is the protocol version.
+/// Set by the pool in a worker's environment: `{protocol}:{parent pid}`.
 pub(crate) const WORKER_ENV: &str = "CONCURRENT_FUTURES_WORKER";
 
 /// Whether the entry hook ran in this process (the pool refuses to start without it, rather
@@ -31,13 +31,14 @@ pub(crate) fn hook_ran() -> bool {
 #[ctor::ctor(unsafe)]
 fn entry_hook() {
     HOOK_RAN.store(true, Ordering::Relaxed);
-    if std::env::var_os(WORKER_ENV).is_none() {
+    let Some(value) = std::env::var_os(WORKER_ENV) else {
         return;
-    }
+    };
     // Tasks that start this same program as a child process must get an ordinary process,
     // not another worker. Constructors run before any thread exists, so editing the
     // environment here races with nobody.
     std::env::remove_var(WORKER_ENV);
+    die_with_parent(&value);
     let code = match serve() {
         Ok(()) => 0,
         Err(e) => {
@@ -48,6 +49,28 @@ fn entry_hook() {
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
     std::process::exit(code);
+}
+
+/// A worker busy in a long task does not read its socket, so it would not notice its parent
+/// dying: ask the kernel to kill it then (Linux), and exit now if the parent is already gone.
+fn die_with_parent(value: &std::ffi::OsStr) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent: Option<i32> = value
+            .to_str()
+            .and_then(|v| v.split_once(':'))
+            .and_then(|(_, pid)| pid.parse().ok());
+        // SAFETY: plain integer arguments; PR_SET_PDEATHSIG only sets a flag on this process.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        }
+        // SAFETY: getppid has no preconditions.
+        if parent.is_some_and(|p| p != unsafe { libc::getppid() }) {
+            std::process::exit(0);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = value;
 }
 
 /// Takes the socket off stdin (so tasks that read stdin, or children they spawn, never see
@@ -142,7 +165,13 @@ fn serve() -> io::Result<()> {
             };
             if let Some(init) = initializer {
                 let mut sink = Vec::new();
-                let ran = image::run(&verified, init.trampoline, init.function, init.input, &mut sink);
+                let ran = image::run(
+                    &verified,
+                    init.trampoline,
+                    init.function,
+                    init.input,
+                    &mut sink,
+                );
                 if let Err(failure) = ran {
                     let message = match failure {
                         Failure::Panicked { message, .. } => message,
@@ -172,7 +201,13 @@ fn serve() -> io::Result<()> {
             other => return Err(invalid(format!("unexpected frame {other:?}"))),
         };
         output.clear();
-        let ran = image::run(&verified, call.trampoline, call.function, call.input, &mut output);
+        let ran = image::run(
+            &verified,
+            call.trampoline,
+            call.function,
+            call.input,
+            &mut output,
+        );
         match ran {
             Ok(()) => FromWorker::Done {
                 id,
