@@ -623,10 +623,9 @@ pub fn save_flag(image: &[u8], cc: &str) -> Result<PathBuf, DownloadError> {
 
 /// Prints `text` and a space, at once (the book's `show`).
 pub fn show(text: &str) {
-    let mut out = io::stdout().lock();
-    // A closed stdout only loses the progress display.
-    let _ = write!(out, "{text} ");
-    let _ = out.flush();
+    print!("{text} ");
+    // Without the flush the codes would appear only with the final line.
+    let _ = io::stdout().flush();
 }
 
 /// The book's `download_one` of `flags_threadpool`: download, show the code, save, return the
