@@ -282,19 +282,18 @@ pub enum SetupError {
 /// Finds the server: a URL or `REMOTE` as is; a local label on its default port when something
 /// listens there, else a flag server started in this process on a free port (said on stderr).
 pub fn resolve(server: &Server) -> Result<Site, SetupError> {
-    match (server, server.role()) {
-        (_, Some(role)) => resolve_local(role, default_port(role)),
-        (Server::Url(url), None) => Ok(Site {
-            label: server.label(),
-            base_url: url.clone(),
-            embedded: None,
-        }),
-        (_, None) => Ok(Site {
-            label: server.label(),
-            base_url: REMOTE_URL.to_string(),
-            embedded: None,
-        }),
+    if let Some(role) = server.role() {
+        return resolve_local(role, default_port(role));
     }
+    let base_url = match server {
+        Server::Url(url) => url.clone(),
+        _ => REMOTE_URL.to_string(),
+    };
+    Ok(Site {
+        label: server.label(),
+        base_url,
+        embedded: None,
+    })
 }
 
 /// [`resolve`] for a local role expected on `port` of 127.0.0.1.
