@@ -1,6 +1,7 @@
 //! The local flag server of the flag-download examples, started in-process on free ports of
 //! 127.0.0.1. No test sends anything to another address.
 
+mod common;
 #[path = "../examples/support/flag_server.rs"]
 mod flag_server;
 
@@ -8,9 +9,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
+use common::TempDir;
 use flag_server::{DelaySpec, Role, ServerConfig, ServerHandle, COUNTRY_CODES, DELAY_HEADER};
 
 // ---------------------------------------------------------------------------------------------
@@ -138,30 +140,6 @@ fn gif_dimensions(bytes: &[u8]) -> (u16, u16) {
     assert_eq!((frame.width, frame.height), (width, height));
     assert_eq!(frame.buffer.len(), usize::from(width) * usize::from(height));
     (width, height)
-}
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "flag-server-test-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&path).expect("create a temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Unpacks `../shared/data/flags.zip` into `dest`; `None` (and SKIPPED printed) when missing.
