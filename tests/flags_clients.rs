@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use common::TempDir;
-use concurrent_futures::{as_completed, Executor, ThreadPoolExecutor};
+use concurrent_futures::{as_completed, Executor, ProcessPoolExecutor, ThreadPoolExecutor};
 use flag_server::{DelaySpec, Role, ServerConfig, ServerHandle, COUNTRY_CODES};
 use flags2_common::{
     final_report, initial_report, parse_args, run, Counts, Flags2Error, Job, Options, Script,
@@ -684,4 +684,35 @@ fn the_book_download_one_returns_its_code_or_fails_its_future() {
         }
     }
     assert!(!dir.path().join("zz.gif").exists());
+}
+
+/// flags_processpool: the same `download_one` in worker processes, which learn the server and
+/// the directory from the pool's initializer (they never run `main`).
+#[test]
+fn the_book_download_one_runs_in_worker_processes() {
+    let server = only(Role::Local, ServerConfig::default());
+    let dir = TempDir::new("processpool");
+    let site = (url(&server, Role::Local), dir.path().to_path_buf());
+    let executor = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(flags_client::use_site, site)
+        .build()
+        .expect("a pool");
+    let mut pop20: Vec<String> = POP20_CC.iter().map(|c| c.to_string()).collect();
+    pop20.sort();
+    let res: Vec<String> = Executor::map(&executor, flags_client::download_one, pop20.clone())
+        .collect::<Result<_, _>>()
+        .expect("every download succeeds");
+    assert_eq!(res, pop20);
+    assert_eq!(saved_files(dir.path()).len(), 20);
+    let err = executor
+        .submit(flags_client::download_one, "ZZ".to_string())
+        .expect("submitted")
+        .into_result()
+        .unwrap_err();
+    assert!(
+        err.panic_message()
+            .is_some_and(|m| m.contains("HTTP error 404")),
+        "{err}"
+    );
 }

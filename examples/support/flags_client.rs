@@ -606,6 +606,23 @@ pub fn client() -> &'static Client {
         .client
 }
 
+/// Where this process downloads from and saves to: the server's base URL and the directory
+/// (set up on first use).
+pub fn site() -> (String, PathBuf) {
+    let client = client();
+    (
+        client.base_url().to_string(),
+        client.dest_dir().to_path_buf(),
+    )
+}
+
+/// Makes this process download from `base_url` into `dest_dir`: the process pool's
+/// initializer, so workers use the server the parent found or started instead of parsing a
+/// command line they do not have. (A process that already has its client keeps it.)
+pub fn use_site((base_url, dest_dir): (String, PathBuf)) {
+    let _ = install(Client::new(base_url, dest_dir, FLAGS_TIMEOUT));
+}
+
 /// Fetches a flag with the process-wide client (the book's `get_flag(cc)`).
 pub fn get_flag(cc: &str) -> Result<Vec<u8>, DownloadError> {
     let cc = CountryCode::new(cc)?;
@@ -660,6 +677,9 @@ pub enum FlagsError {
     /// The pool could not be built.
     #[error(transparent)]
     Pool(#[from] InvalidArgument),
+    /// The process pool could not be built.
+    #[error(transparent)]
+    ProcessPool(#[from] concurrent_futures::ProcessPoolError),
     /// `as_completed` gave up waiting (it never does without a timeout).
     #[error(transparent)]
     Timeout(#[from] TimeoutError),
