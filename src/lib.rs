@@ -113,7 +113,7 @@ pub use crate::error::{
     TimeoutError,
 };
 pub use crate::executor::{Executor, MapOptions, Payload};
-pub use crate::future::{Future, FutureState};
+pub use crate::future::{Await, AwaitRef, Future, FutureState};
 pub use crate::map::Map;
 pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};

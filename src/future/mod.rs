@@ -1,8 +1,10 @@
 //! `Future<T>`: the handle to one task's eventual result, Python's `concurrent.futures.Future`.
 
+mod awaiting;
 mod core;
 pub(crate) mod waiter;
 
+pub use self::awaiting::{Await, AwaitRef};
 pub(crate) use self::core::{Claim, Core, Entry, Kind, Outcome};
 use self::core::{
     TakeRefused, CANCELLED, COMPLETING, FINISHED, NOTIFIED, PENDING, RUNNING, SETTING,
@@ -76,6 +78,35 @@ pub enum FutureState {
 /// assert_eq!(f.result(None), Ok(&42));
 /// assert!(f.done());
 /// println!("{f}"); // <Future at 0x55d0c3a0e2c0 state=finished returned u64>
+/// ```
+///
+/// # Awaiting from async code (beyond Python)
+///
+/// A `Future<T>` is [`IntoFuture`](std::future::IntoFuture), so async code in any runtime
+/// (tokio, smol, `futures::executor`) can `.await` it instead of blocking a thread: the
+/// awaiting task registers its waker in the same waiter list `result()` uses, and the thread
+/// that completes the future wakes it. Python needs `asyncio.wrap_future` and a loop thread for
+/// this; here it is one line.
+///
+/// - `future.await` gives `Result<T, FutureError>`, moving the value out like
+///   [`into_result`](Future::into_result) ([`FutureError::Shared`] if other handles exist);
+/// - `(&future).await` gives `Result<&T, FutureError>`, like [`result(None)`](Future::result).
+///
+/// Both see the same outcome as `result()` and the callbacks. Dropping the awaiting task
+/// deregisters its waker and does not cancel the work (call [`cancel`](Future::cancel)); for a
+/// timeout, wrap it in your runtime's (`tokio::time::timeout(d, &future)`). See [`Await`] and
+/// [`AwaitRef`].
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+/// let pool = ThreadPoolExecutor::new(2).unwrap();
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let total = rt.block_on(async {
+///     let a = pool.spawn(|| (1..=10u64).sum::<u64>()).unwrap(); // blocking work, off the runtime
+///     let b = pool.spawn(|| (11..=20u64).sum::<u64>()).unwrap();
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(total, 210);
 /// ```
 pub struct Future<T> {
     cell: Arc<dyn Cell<T>>,
