@@ -115,7 +115,7 @@ pub use crate::error::{
 pub use crate::executor::{Executor, MapOptions, Payload};
 pub use crate::future::{Await, AwaitRef, Future, FutureState};
 pub use crate::map::Map;
-pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
+pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};
 
 /// The README's Rust snippets, compiled and run as doctests.

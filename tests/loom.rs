@@ -328,6 +328,19 @@ fn owned_await_racing_completion_with_callbacks_is_woken_after_them() {
     });
 }
 
+/// A scope's join racing its task's end on a worker: `scope` never returns before the task's
+/// closure ran (and its outcome is published), and never misses the end (no hang).
+#[test]
+fn scope_join_racing_its_task_never_returns_early() {
+    bounded(2).check(|| {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let ran = AtomicUsize::new(0);
+        let f = pool.scope(|s| s.spawn(|| ran.fetch_add(1, Ordering::Relaxed)).unwrap());
+        assert_eq!(ran.load(Ordering::Relaxed), 1);
+        assert!(f.done());
+    });
+}
+
 // Not modelled: wake-token accounting across two or more workers. Three threads of pool
 // machinery took loom more than 10 minutes at 2 preemptions; `tests/stress.rs`, the J4 idle-reuse
 // test under `CF_TEST_STRESS` and the H9 wake-up test exercise it instead.

@@ -5,10 +5,8 @@ mod core;
 pub(crate) mod waiter;
 
 pub use self::awaiting::{Await, AwaitRef};
-pub(crate) use self::core::{Claim, Core, Entry, Kind, Outcome};
-use self::core::{
-    TakeRefused, CANCELLED, COMPLETING, FINISHED, NOTIFIED, PENDING, RUNNING, SETTING,
-};
+pub(crate) use self::core::{Claim, Core, Entry, Kind, Outcome, CANCELLED, PENDING};
+use self::core::{TakeRefused, COMPLETING, FINISHED, NOTIFIED, RUNNING, SETTING};
 use self::waiter::deadline_after;
 use crate::error::{FutureError, InvalidStateError};
 use std::fmt;
@@ -29,6 +27,12 @@ pub(crate) trait Cell<T>: Send + Sync {
 
     /// Whether this future's task is the one running on the calling thread.
     fn is_current_task(&self) -> bool {
+        false
+    }
+
+    /// Whether only the executor may end this future (a scoped task): the promise-side methods
+    /// (`set_result`, `set_exception`, `set_running_or_notify_cancel`) are then refused.
+    fn pool_owned(&self) -> bool {
         false
     }
 }
@@ -387,7 +391,8 @@ impl<T> Future<T> {
     ///
     /// # Errors
     ///
-    /// [`InvalidStateError`] if the future is running, finished or already acknowledged.
+    /// [`InvalidStateError`] if the future is running, finished or already acknowledged, or
+    /// belongs to a [scoped task](crate::Scope) (its pool claims it).
     ///
     /// ```
     /// use concurrent_futures::Future;
@@ -397,6 +402,9 @@ impl<T> Future<T> {
     /// assert!(f.set_running_or_notify_cancel().is_err());
     /// ```
     pub fn set_running_or_notify_cancel(&self) -> Result<bool, InvalidStateError> {
+        if self.cell.pool_owned() {
+            return Err(self.invalid_state());
+        }
         match self.core().claim(|| self.clone()) {
             Claim::Run => Ok(true),
             Claim::Cancelled => Ok(false),
@@ -409,7 +417,8 @@ impl<T> Future<T> {
     /// # Errors
     ///
     /// [`InvalidStateError`] if the future already finished or was cancelled; the first outcome
-    /// stays.
+    /// stays. Also for the future of a [scoped task](crate::Scope), whose outcome only its pool
+    /// may set.
     ///
     /// ```
     /// use concurrent_futures::Future;
@@ -426,7 +435,8 @@ impl<T> Future<T> {
     ///
     /// # Errors
     ///
-    /// [`InvalidStateError`] if the future already finished or was cancelled.
+    /// [`InvalidStateError`] if the future already finished or was cancelled, or belongs to a
+    /// [scoped task](crate::Scope).
     ///
     /// ```
     /// use concurrent_futures::{BrokenExecutor, Future, FutureError};
@@ -439,6 +449,9 @@ impl<T> Future<T> {
     }
 
     pub(crate) fn set_outcome(&self, outcome: Outcome<T>) -> Result<(), InvalidStateError> {
+        if self.cell.pool_owned() {
+            return Err(self.invalid_state());
+        }
         self.core()
             .complete(outcome, || self.clone())
             .map_err(|_| self.invalid_state())

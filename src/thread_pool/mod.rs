@@ -2,8 +2,11 @@
 //!
 //! How workers sleep, wake and shut down is described in `README.md` beside this file.
 
+mod scope;
 mod shared;
 mod task;
+
+pub use self::scope::Scope;
 
 use self::shared::{Config, Initializer, Shared};
 use crate::error::{InvalidArgument, SubmitError};
@@ -332,6 +335,95 @@ impl ThreadPoolExecutor {
             shared.submit(move || f(item))
         };
         Ok(Map::new(items.into_iter(), submit, &options))
+    }
+
+    /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's stack, and returns
+    /// once every one of them has ended (beyond Python, like `std::thread::scope` on this
+    /// pool's threads).
+    ///
+    /// `f` gets `&Scope`; [`Scope::spawn`] and [`Scope::submit`] take closures that borrow
+    /// anything outliving this call and return ordinary [`Future`]s. After `f` returns, `scope`
+    /// waits (no timeout) until every task submitted through the scope, including those
+    /// submitted by its tasks, has run or been cancelled before it ran, so the borrows end
+    /// before `scope` does. That wait is part of this call, not of a destructor: forgetting a
+    /// handle cannot skip it (the `mem::forget` trap of `threadpool`'s old `ScopedPool`).
+    ///
+    /// - **Panics**: a task's panic is its future's [`FutureError::Panicked`](crate::FutureError::Panicked)
+    ///   (read it or not, as with any task); it does not propagate. If `f` itself panics,
+    ///   `scope` still waits for every task, then resumes the panic.
+    /// - **Results** are owned (`T: 'static`), because the futures may outlive the scope; to
+    ///   return something computed from borrowed data, return it by value.
+    /// - **Inside a worker**: a scope opened by a task of this same pool runs its own queued
+    ///   tasks on the waiting thread if no worker has started them, so a saturated pool cannot
+    ///   deadlock on it.
+    /// - **Shutdown** during a scope refuses new tasks ([`SubmitError::Shutdown`]); queued ones
+    ///   still run (or are cancelled with `cancel_futures`) and are waited for.
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::new(4).unwrap();
+    /// let data: Vec<u64> = (1..=1000).collect();
+    /// let total: u64 = pool.scope(|s| {
+    ///     let parts: Vec<_> = data
+    ///         .chunks(250)
+    ///         .map(|chunk| s.spawn(move || chunk.iter().sum::<u64>()).unwrap())
+    ///         .collect();
+    ///     parts.into_iter().map(|f| f.into_result().unwrap()).sum()
+    /// });
+    /// assert_eq!(total, 500_500);
+    /// ```
+    ///
+    /// A task cannot borrow something that ends before the scope does:
+    ///
+    /// ```compile_fail,E0373
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     let local = vec![1, 2, 3];
+    ///     s.spawn(|| local.len()).unwrap(); // `local` dies at the end of this closure
+    /// });
+    /// ```
+    ///
+    /// The scope handle cannot escape the call:
+    ///
+    /// ```compile_fail,E0521
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// let mut escaped = None;
+    /// pool.scope(|s| escaped = Some(s));
+    /// ```
+    ///
+    /// A result cannot borrow from the scope's data, since its future may outlive the scope:
+    ///
+    /// ```compile_fail,E0597
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// let data = vec![1, 2, 3];
+    /// let first = pool.scope(|s| s.spawn(|| &data[0]).unwrap());
+    /// ```
+    ///
+    /// Two tasks cannot both borrow the same data mutably:
+    ///
+    /// ```compile_fail,E0499
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// let mut count = 0;
+    /// pool.scope(|s| {
+    ///     s.spawn(|| count += 1).unwrap();
+    ///     s.spawn(|| count += 1).unwrap();
+    /// });
+    /// ```
+    ///
+    /// Futures are ordinary handles, so they may leave the scope, done, with owned results:
+    ///
+    /// ```
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// let name = String::from("env");
+    /// let f = pool.scope(|s| s.spawn(|| name.to_uppercase()).unwrap());
+    /// assert!(f.done());
+    /// assert_eq!(f.result(None).unwrap(), "ENV");
+    /// ```
+    pub fn scope<'env, F, R>(&'env self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        scope::scope(&self.shared, f)
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
