@@ -102,6 +102,7 @@ mod executor;
 mod future;
 mod identity;
 mod map;
+mod map_unordered;
 mod panic;
 mod sync;
 mod thread_pool;
@@ -115,6 +116,7 @@ pub use crate::error::{
 pub use crate::executor::{Executor, MapOptions, Payload};
 pub use crate::future::{Await, AwaitRef, Future, FutureState};
 pub use crate::map::Map;
+pub use crate::map_unordered::MapUnordered;
 pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};
 

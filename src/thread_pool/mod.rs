@@ -13,6 +13,7 @@ use crate::error::{InvalidArgument, SubmitError};
 use crate::executor::{Executor, MapOptions, Payload};
 use crate::future::Future;
 use crate::map::Map;
+use crate::map_unordered::MapUnordered;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -424,6 +425,80 @@ impl ThreadPoolExecutor {
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     {
         scope::scope(&self.shared, f)
+    }
+
+    /// `f` over every item, results in completion order (beyond Python: `map` +
+    /// `as_completed` in one call). See [`MapUnordered`].
+    ///
+    /// Every item is submitted now, as `map` does; use
+    /// [`map_unordered_with`](Self::map_unordered_with) for a buffer or a timeout.
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::new(4).unwrap();
+    /// let offset = 100;
+    /// let mut out: Vec<u32> = pool
+    ///     .map_unordered(move |n: u32| n + offset, 0..4)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// out.sort();
+    /// assert_eq!(out, [100, 101, 102, 103]);
+    /// ```
+    pub fn map_unordered<'a, F, I, R>(&self, f: F, items: I) -> MapUnordered<'a, R>
+    where
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Send + 'static,
+        R: Send + Sync + 'static,
+    {
+        match self.map_unordered_with(f, items, MapOptions::new()) {
+            Ok(map) => map,
+            Err(_) => unreachable!("default map options are valid"),
+        }
+    }
+
+    /// `map_unordered` with a timeout, or a `buffersize` for lazy input and bounded memory
+    /// (the same [`MapOptions`] as [`map_with`](Self::map_with)).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`] for `buffersize(0)` or `chunksize(0)`.
+    ///
+    /// ```
+    /// use concurrent_futures::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// // An endless input with at most 4 items ahead: take the first 5 to finish.
+    /// let firsts: Vec<u64> = pool
+    ///     .map_unordered_with(|n: u64| n * 2, 0.., MapOptions::new().buffersize(4))
+    ///     .unwrap()
+    ///     .take(5)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(firsts.len(), 5);
+    /// assert!(firsts.iter().all(|n| n % 2 == 0 && *n < 2 * 9));
+    /// ```
+    pub fn map_unordered_with<'a, F, I, R>(
+        &self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, InvalidArgument>
+    where
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Send + 'static,
+        R: Send + Sync + 'static,
+    {
+        options.validate()?;
+        let f = Arc::new(f);
+        let shared = Arc::clone(&self.shared);
+        let submit = move |item: I::Item| {
+            let f = Arc::clone(&f);
+            shared.submit(move || f(item))
+        };
+        Ok(MapUnordered::new(items.into_iter(), submit, &options))
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
