@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{watchdog, BlockedPool, Gate};
+use common::{stress_iterations, watchdog, BlockedPool, Gate};
 use concurrent_futures::{Future, FutureError, ThreadPoolExecutor};
 use futures::executor::block_on;
 use std::future::{Future as StdFuture, IntoFuture};
@@ -324,4 +324,25 @@ fn tokio_timeout_on_a_borrowed_await_leaves_the_future_untouched() {
     assert!(!f.done());
     drop(blocked);
     assert_eq!(rt.block_on(f.into_future()), Ok(5));
+}
+
+#[test]
+fn awaits_racing_completion_on_real_threads_are_never_lost() {
+    let _dog = watchdog(Duration::from_secs(60), "await_race_stress");
+    for _ in 0..stress_iterations(300) {
+        // Borrowed await against a promise set by another thread.
+        let f: Future<u32> = Future::new();
+        let setter = {
+            let f = f.clone();
+            std::thread::spawn(move || f.set_result(9).unwrap())
+        };
+        assert_eq!(block_on((&f).into_future()), Ok(&9));
+        setter.join().unwrap();
+
+        // Owned await against a pool task with a callback: woken after it, the value moves.
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let g = pool.spawn(|| String::from("v")).unwrap();
+        g.add_done_callback(|g| assert_eq!(g.result(None).map(String::as_str), Ok("v")));
+        assert_eq!(block_on(g.into_future()), Ok(String::from("v")));
+    }
 }

@@ -278,8 +278,12 @@ impl<T> Core<T> {
                 }
             }
             for entry in takers.into_entries() {
-                if let Entry::Take(n, t) = entry {
-                    n.notify(t, ended);
+                match entry {
+                    Entry::Take(n, t) | Entry::Wake(n, t) | Entry::Collect(n, t) => {
+                        n.notify(t, ended);
+                    }
+                    // A finished future runs a new callback at once instead of registering it.
+                    Entry::Callback(_) => unreachable!("no callback registers after FINISHED"),
                 }
             }
         }
