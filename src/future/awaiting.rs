@@ -147,9 +147,9 @@ impl Registration {
 ///   [`result`](Future::result) reports them. `.await`, `result()` and callbacks on the same
 ///   future always see the same outcome.
 ///
-/// Polling registers the task's waker in the future's waiter list (one small allocation, only
-/// if the future has not ended yet); the thread that completes the future wakes the task after
-/// the future's done-callbacks ran. Dropping it before completion deregisters the waker. It is
+/// Polling registers the task's waker in the future's waiter list, only if the future has not
+/// ended yet (a small slot for the waker, plus the list itself if the future has none); the
+/// thread that completes the future wakes the task after the future's done-callbacks ran. Dropping it before completion deregisters the waker. It is
 /// not cancellation: the task runs on (use [`Future::cancel`] for that).
 ///
 /// ```
