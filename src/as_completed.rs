@@ -59,11 +59,11 @@ where
     }
 }
 
-/// Tokens of futures that finished, in finishing order.
+/// Tokens of futures that finished, in finishing order (also behind `map_unordered`).
 #[derive(Default)]
-struct Completions {
-    done: Mutex<VecDeque<usize>>,
-    cond: Condvar,
+pub(crate) struct Completions {
+    pub(crate) done: Mutex<VecDeque<usize>>,
+    pub(crate) cond: Condvar,
 }
 
 impl Notify for Completions {

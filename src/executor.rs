@@ -3,6 +3,7 @@
 use crate::error::{InvalidArgument, SubmitError};
 use crate::future::Future;
 use crate::map::Map;
+use crate::map_unordered::MapUnordered;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
@@ -232,6 +233,71 @@ pub trait Executor {
         R: Payload,
     {
         match self.map_with(f, items, MapOptions::new()) {
+            Ok(map) => map,
+            Err(_) => unreachable!("default map options are valid"),
+        }
+    }
+
+    /// `f` over every item, results in completion order (beyond Python: `map` and
+    /// `as_completed` in one call), with `map`'s options.
+    ///
+    /// Provided for every executor on top of [`submit`](Executor::submit). The iterator yields
+    /// each item's `Ok(value)` or error as soon as it is done, fastest first; `buffersize`,
+    /// `timeout` and dropping behave as for [`map_with`](Executor::map_with). It borrows the
+    /// executor, to submit lazily. See [`MapUnordered`].
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`] for `buffersize(0)` or `chunksize(0)`.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, MapOptions, ThreadPoolExecutor};
+    /// fn square(n: u64) -> u64 { n * n }
+    /// let ex = ThreadPoolExecutor::new(2).unwrap();
+    /// let total: u64 = Executor::map_unordered_with(&ex, square, 1..=10, MapOptions::new().buffersize(3))
+    ///     .unwrap()
+    ///     .map(Result::unwrap)
+    ///     .sum();
+    /// assert_eq!(total, 385);
+    /// ```
+    fn map_unordered_with<'a, I, R>(
+        &'a self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, InvalidArgument>
+    where
+        Self: Sync,
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        options.validate()?;
+        let submit = move |item| self.submit(f, item);
+        Ok(MapUnordered::new(items.into_iter(), submit, &options))
+    }
+
+    /// `f` over every item, results in completion order:
+    /// [`map_unordered_with`](Executor::map_unordered_with) with default options.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// fn loiter(n: u64) -> u64 { n * 10 }
+    /// let ex = ThreadPoolExecutor::new(3).unwrap();
+    /// let mut results: Vec<u64> = Executor::map_unordered(&ex, loiter, 0..5).map(Result::unwrap).collect();
+    /// results.sort();
+    /// assert_eq!(results, [0, 10, 20, 30, 40]);
+    /// ```
+    fn map_unordered<'a, I, R>(&'a self, f: fn(I::Item) -> R, items: I) -> MapUnordered<'a, R>
+    where
+        Self: Sync,
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        match self.map_unordered_with(f, items, MapOptions::new()) {
             Ok(map) => map,
             Err(_) => unreachable!("default map options are valid"),
         }

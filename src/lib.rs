@@ -76,6 +76,41 @@
 //! send them to another process. On a concrete [`ThreadPoolExecutor`] the inherent methods take
 //! any closure and any `Send` value.
 //!
+//! # Beyond Python: `.await`, scoped tasks, `map_unordered`
+//!
+//! - **`.await` a [`Future`]** from any async runtime: `future.await` moves the value out
+//!   (`Result<T, FutureError>`), `(&future).await` borrows it. The awaiting task's waker sits in
+//!   the future's own waiter list, so blocking work goes to the pool and async code awaits it
+//!   without a blocked thread (Python needs `asyncio.wrap_future`). See [`Await`].
+//! - **Scoped tasks** with [`ThreadPoolExecutor::scope`]: tasks borrow from the caller's stack,
+//!   and `scope` returns only once all of them have ended, as `std::thread::scope` does, but on
+//!   the pool's threads and with ordinary [`Future`]s. See [`Scope`].
+//! - **[`map_unordered`](Executor::map_unordered)**: `map` with results in completion order
+//!   (a `map` and an [`as_completed`] in one call), with the same `buffersize`, timeout and
+//!   cancel-on-drop, on every executor. See [`MapUnordered`].
+//!
+//! ```
+//! use concurrent_futures::ThreadPoolExecutor;
+//! let pool = ThreadPoolExecutor::new(2).unwrap();
+//!
+//! // Await from async code (here the minimal `futures::executor`; tokio works the same).
+//! let f = pool.spawn(|| 21 * 2).unwrap();
+//! assert_eq!(futures::executor::block_on(async { f.await }), Ok(42));
+//!
+//! // Borrow from the stack.
+//! let data = [1u32, 2, 3, 4];
+//! let total: u32 = pool.scope(|s| {
+//!     let halves: Vec<_> = data.chunks(2).map(|c| s.spawn(move || c.iter().sum::<u32>()).unwrap()).collect();
+//!     halves.into_iter().map(|h| h.into_result().unwrap()).sum()
+//! });
+//! assert_eq!(total, 10);
+//!
+//! // Results as they finish.
+//! let mut squares: Vec<u32> = pool.map_unordered(|n: u32| n * n, 1..=4).map(Result::unwrap).collect();
+//! squares.sort();
+//! assert_eq!(squares, [1, 4, 9, 16]);
+//! ```
+//!
 //! # Waiting inside a worker
 //!
 //! Python deadlocks when a task waits for another task of the same, saturated pool. Here, a
@@ -102,6 +137,7 @@ mod executor;
 mod future;
 mod identity;
 mod map;
+mod map_unordered;
 mod panic;
 mod process_pool;
 mod sync;
@@ -114,10 +150,11 @@ pub use crate::error::{
     ProcessPoolError, SubmitError, TimeoutError, WorkerExit,
 };
 pub use crate::executor::{Executor, MapOptions, Payload};
-pub use crate::future::{Future, FutureState};
+pub use crate::future::{Await, AwaitRef, Future, FutureState};
 pub use crate::map::Map;
+pub use crate::map_unordered::MapUnordered;
 pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor};
-pub use crate::thread_pool::{ThreadPoolBuilder, ThreadPoolExecutor};
+pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};
 
 /// The README's Rust snippets, compiled and run as doctests.

@@ -8,8 +8,11 @@
 
 use concurrent_futures::{as_completed, wait, Future, FutureError, ReturnWhen, ThreadPoolExecutor};
 use loom::sync::atomic::{AtomicUsize, Ordering};
-use loom::sync::Arc;
+use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
+use std::future::{Future as StdFuture, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll, Wake, Waker};
 
 /// A model explored up to `preemptions` preemptions whatever `LOOM_MAX_PREEMPTIONS` says: the
 /// `wait`/`as_completed` models have three racing threads and many atomic steps, and at 3 they
@@ -198,6 +201,143 @@ fn submit_racing_a_worker_going_to_sleep_is_never_lost() {
         assert_eq!(pool.submit(|x: u8| x, 1).unwrap().result(None), Ok(&1));
         // The worker is now somewhere between publishing that result and sleeping.
         assert_eq!(pool.submit(|x: u8| x, 2).unwrap().result(None), Ok(&2));
+    });
+}
+
+/// A waker a model thread can sleep on: a lost wake-up leaves it asleep, which loom reports as
+/// a deadlock.
+#[derive(Default)]
+struct WakeSignal {
+    woken: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Wake for WakeSignal {
+    fn wake(self: std::sync::Arc<Self>) {
+        *self.woken.lock().unwrap() = true;
+        self.cond.notify_all();
+    }
+}
+
+impl WakeSignal {
+    fn waker() -> (std::sync::Arc<Self>, Waker) {
+        let signal = std::sync::Arc::new(Self::default());
+        (signal.clone(), Waker::from(signal))
+    }
+
+    /// Sleeps until woken, then re-arms.
+    fn sleep(&self) {
+        let mut woken = self.woken.lock().unwrap();
+        while !*woken {
+            woken = self.cond.wait(woken).unwrap();
+        }
+        *woken = false;
+    }
+}
+
+fn poll<F: StdFuture + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(waker))
+}
+
+/// Polls `f` to completion, sleeping on `signal` between polls: the executor's loop.
+fn block_on<F: StdFuture + Unpin>(mut f: F, signal: &WakeSignal, waker: &Waker) -> F::Output {
+    loop {
+        match poll(&mut f, waker) {
+            Poll::Ready(out) => return out,
+            Poll::Pending => signal.sleep(),
+        }
+    }
+}
+
+/// `.await` registering its waker while another thread completes the future (with a callback,
+/// so the completer's drain runs): the awaiting task is always woken and sees the value.
+#[test]
+fn await_racing_set_result_is_never_lost() {
+    loom::model(|| {
+        let f: Future<u32> = Future::new();
+        f.add_done_callback(|_| {});
+        let setter = {
+            let f = f.clone();
+            thread::spawn(move || f.set_result(5).unwrap())
+        };
+        let (signal, waker) = WakeSignal::waker();
+        assert_eq!(block_on((&f).into_future(), &signal, &waker), Ok(&5));
+        setter.join().unwrap();
+    });
+}
+
+/// A re-poll with a new waker racing completion: the new waker is the one woken (or the
+/// re-poll sees the end itself); waiting on the new waker alone never hangs.
+#[test]
+fn await_repolled_with_a_new_waker_racing_completion_wakes_the_new_one() {
+    loom::model(|| {
+        let f: Future<u32> = Future::new();
+        let (_first, waker1) = WakeSignal::waker();
+        let mut awaiting = (&f).into_future();
+        assert!(poll(&mut awaiting, &waker1).is_pending());
+        let setter = {
+            let f = f.clone();
+            thread::spawn(move || f.set_result(6).unwrap())
+        };
+        let (second, waker2) = WakeSignal::waker();
+        assert_eq!(block_on(awaiting, &second, &waker2), Ok(&6));
+        setter.join().unwrap();
+    });
+}
+
+/// Dropping a registered await while another thread completes the future: no crash, and the
+/// slot (with its waker clone) is freed either by the drop's deregistration or by the drain.
+#[test]
+fn await_dropped_racing_completion_leaks_no_waker() {
+    loom::model(|| {
+        let f: Future<u32> = Future::new();
+        let (signal, waker) = WakeSignal::waker();
+        let mut awaiting = (&f).into_future();
+        assert!(poll(&mut awaiting, &waker).is_pending());
+        let setter = {
+            let f = f.clone();
+            thread::spawn(move || f.set_result(7).unwrap())
+        };
+        drop(awaiting);
+        setter.join().unwrap();
+        // Ours and the `Waker`'s: no clone left in a slot.
+        assert_eq!(std::sync::Arc::strong_count(&signal), 2);
+        assert_eq!(f.result(None), Ok(&7));
+    });
+}
+
+/// An owned `.await` (which moves the value out) racing a completer that runs a callback: it
+/// is woken only once the callbacks are done, or registers late while they run, and is then
+/// always woken; it never reads a moved value. The value moves out unless the setter's handle
+/// was still alive at that moment.
+#[test]
+fn owned_await_racing_completion_with_callbacks_is_woken_after_them() {
+    bounded(2).check(|| {
+        let f: Future<String> = Future::new();
+        f.add_done_callback(|f| assert_eq!(f.result(None).map(String::as_str), Ok("x")));
+        let setter = {
+            let f = f.clone();
+            thread::spawn(move || f.set_result("x".to_owned()).unwrap())
+        };
+        let (signal, waker) = WakeSignal::waker();
+        match block_on(f.into_future(), &signal, &waker) {
+            Ok(v) => assert_eq!(v, "x"),
+            Err(e) => assert_eq!(e, FutureError::Shared),
+        }
+        setter.join().unwrap();
+    });
+}
+
+/// A scope's join racing its task's end on a worker: `scope` never returns before the task's
+/// closure ran (and its outcome is published), and never misses the end (no hang).
+#[test]
+fn scope_join_racing_its_task_never_returns_early() {
+    bounded(2).check(|| {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let ran = AtomicUsize::new(0);
+        let f = pool.scope(|s| s.spawn(|| ran.fetch_add(1, Ordering::Relaxed)).unwrap());
+        assert_eq!(ran.load(Ordering::Relaxed), 1);
+        assert!(f.done());
     });
 }
 

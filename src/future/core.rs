@@ -9,6 +9,7 @@
 //!             PENDING → CANCELLED → NOTIFIED             (the executor saw the cancel)
 //!   bit 3     WAITERS    the list may hold entries: whoever ends the future must drain it
 //!   bit 4     NOTIFYING  callbacks of a finished future are still running on the completer
+//!   bit 5     LATE       a `Take` waiter registered while NOTIFYING: the completer drains again
 //! ```
 //!
 //! Every transition is one compare-and-swap on the word, so exactly one thread wins each. The
@@ -23,6 +24,14 @@
 //! hold a reference to the same allocation; `OnceLock::take` needs `&mut`, which those internal
 //! references rule out. So the slot is an `UnsafeCell` whose every access is argued from the
 //! state word below (and checked by the loom models in `tests/loom.rs`).
+//!
+//! A `Take` waiter (an `.await` that will move the value out) is told only after the completer
+//! cleared NOTIFYING, since `try_take` refuses until then: the drain sets such entries aside and
+//! notifies them after the flag is gone. One that registers while NOTIFYING is still set pushes
+//! its entry under the list lock and sets LATE with a CAS that fails once NOTIFYING is cleared;
+//! the completer clears both flags in one RMW and, if LATE was set, drains the list again. So a
+//! `Take` waiter is either told after the flag cleared or sees it cleared itself: it never has to
+//! spin on `Notifying`.
 //!
 //! Python distinguishes `CANCELLED` (cancel() succeeded) from `CANCELLED_AND_NOTIFIED` (the
 //! executor acknowledged it): `result()` waiters and callbacks are released by the first, while
@@ -59,7 +68,8 @@ pub(crate) const NOTIFIED: u32 = 5;
 pub(crate) const SETTING: u32 = 6;
 const STATE: u32 = 0b111;
 const WAITERS: u32 = 0b1000;
-const NOTIFYING: u32 = 0b1_0000;
+pub(crate) const NOTIFYING: u32 = 0b1_0000;
+const LATE: u32 = 0b10_0000;
 
 /// What a finished future holds. The failure is boxed so a pending future costs
 /// `max(size_of::<T>(), 8)` for its slot, not the size of a panic report.
@@ -74,6 +84,9 @@ pub(crate) enum Entry<T> {
     Wake(Arc<dyn Notify>, usize),
     /// A `wait`/`as_completed` waiter: released by FINISHED or NOTIFIED only.
     Collect(Arc<dyn Notify>, usize),
+    /// An `.await` that moves the value out: released by any end, but on a finished future only
+    /// once the completer's callbacks are done (NOTIFYING cleared), so `try_take` can succeed.
+    Take(Arc<dyn Notify>, usize),
     /// A done-callback: runs once, on the ending thread.
     Callback(Callback<T>),
 }
@@ -200,7 +213,8 @@ impl<T> Core<T> {
             Err(cur) if cur & STATE == CANCELLED => match self.transition(CANCELLED, NOTIFIED) {
                 Ok(prev) => {
                     if prev & WAITERS != 0 {
-                        self.drain(Ended::Cancelled, handle);
+                        // Nothing to take from a cancelled future: no entry is set aside.
+                        let _ = self.drain(Ended::Cancelled, handle, false);
                     }
                     Claim::Cancelled
                 }
@@ -250,11 +264,28 @@ impl<T> Core<T> {
         if cur & WAITERS != 0 {
             let me = self as *const Self as usize;
             let outer = NOTIFYING_CORE.with(|c| c.replace(me));
-            self.drain(ended, handle);
+            let mut takers = self.drain(ended, handle, true);
             NOTIFYING_CORE.with(|c| c.set(outer));
             // ORDERING: Release makes the callbacks' work (and their handle's drop) visible to
-            // `try_take`, which waits for this flag to clear with Acquire.
-            self.state.fetch_and(!NOTIFYING, Ordering::Release);
+            // `try_take`, which waits for this flag to clear with Acquire; Acquire sees the LATE
+            // registrants' CAS (their entries are read under the list lock below anyway).
+            let prev = self.state.fetch_and(!(NOTIFYING | LATE), Ordering::AcqRel);
+            if prev & LATE != 0 {
+                if let Some(late) = self.waiters.lock().take() {
+                    for entry in late.into_entries() {
+                        takers.push(entry);
+                    }
+                }
+            }
+            for entry in takers.into_entries() {
+                match entry {
+                    Entry::Take(n, t) | Entry::Wake(n, t) | Entry::Collect(n, t) => {
+                        n.notify(t, ended);
+                    }
+                    // A finished future runs a new callback at once instead of registering it.
+                    Entry::Callback(_) => unreachable!("no callback registers after FINISHED"),
+                }
+            }
         }
         Ok(())
     }
@@ -282,7 +313,12 @@ impl<T> Core<T> {
                             *list = Some(Box::new(keep));
                         }
                     }
-                    run_entries(released.into_iter(), Ended::Cancelled, || handle.clone());
+                    let _ = run_entries(
+                        released.into_iter(),
+                        Ended::Cancelled,
+                        || handle.clone(),
+                        false,
+                    );
                 }
                 true
             }
@@ -290,27 +326,50 @@ impl<T> Core<T> {
         }
     }
 
-    /// Takes every entry and runs it: notifications first in order, callbacks in order.
-    fn drain(&self, ended: Ended, make: impl FnOnce() -> Future<T>) {
+    /// Takes every entry and runs it, in registration order; with `defer_takers`, `Take`
+    /// entries are handed back instead, for the caller to notify once NOTIFYING is cleared.
+    fn drain(&self, ended: Ended, make: impl FnOnce() -> Future<T>, defer_takers: bool) -> List<T> {
         let entries = self.waiters.lock().take();
         run_entries(
             entries.into_iter().flat_map(|l| l.into_entries()),
             ended,
             make,
-        );
+            defer_takers,
+        )
     }
 
-    /// Registers `entry` unless the future already ended for its kind; then hands it back.
+    /// Registers `entry` unless the future already ended for its kind; then hands it back. A
+    /// `Take` entry on a finished future whose callbacks are still running is registered late
+    /// (see the module docs) and handed back only once they are done.
     pub(crate) fn register(&self, entry: Entry<T>) -> Result<(), Entry<T>> {
         let kind = match entry {
             Entry::Collect(..) => Kind::Collect,
             _ => Kind::Wake,
         };
+        let taker = matches!(entry, Entry::Take(..));
         let mut list = self.waiters.lock();
         let mut cur = self.state.load(Ordering::Acquire);
         loop {
             if ended_for(cur & STATE, kind) {
-                return Err(entry);
+                if !(taker && cur & NOTIFYING != 0) {
+                    return Err(entry);
+                }
+                if cur & LATE != 0 {
+                    break;
+                }
+                // ORDERING: fails once the completer cleared NOTIFYING (its RMW clears LATE
+                // too); then the entry is handed back and the value can be taken. Acquire on
+                // failure so that re-check sees the callbacks' work.
+                match self.state.compare_exchange_weak(
+                    cur,
+                    cur | LATE,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(actual) => cur = actual,
+                }
+                continue;
             }
             if cur & WAITERS != 0 {
                 break;
@@ -337,7 +396,9 @@ impl<T> Core<T> {
             return;
         };
         entries.retain(|e| match e {
-            Entry::Wake(n, t) | Entry::Collect(n, t) => !(Arc::ptr_eq(n, notify) && *t == token),
+            Entry::Wake(n, t) | Entry::Collect(n, t) | Entry::Take(n, t) => {
+                !(Arc::ptr_eq(n, notify) && *t == token)
+            }
             Entry::Callback(_) => true,
         });
         if entries.is_empty() {
@@ -460,22 +521,28 @@ impl<T> List<T> {
     }
 }
 
+/// Runs `entries` in order; with `defer_takers`, returns the `Take` entries instead of running
+/// them.
 fn run_entries<T>(
     entries: impl Iterator<Item = Entry<T>>,
     ended: Ended,
     make: impl FnOnce() -> Future<T>,
-) {
+    defer_takers: bool,
+) -> List<T> {
     let mut handle = None;
     let mut make = Some(make);
+    let mut takers = List::default();
     for entry in entries {
         match entry {
-            Entry::Wake(n, t) | Entry::Collect(n, t) => n.notify(t, ended),
+            Entry::Take(..) if defer_takers => takers.push(entry),
+            Entry::Wake(n, t) | Entry::Collect(n, t) | Entry::Take(n, t) => n.notify(t, ended),
             Entry::Callback(cb) => {
                 let fut = handle.get_or_insert_with(|| (make.take().expect("made once"))());
                 super::run_callback(cb, fut);
             }
         }
     }
+    takers
 }
 
 #[cfg(all(test, not(concurrent_futures_loom)))]

@@ -1,12 +1,12 @@
 //! `Future<T>`: the handle to one task's eventual result, Python's `concurrent.futures.Future`.
 
+mod awaiting;
 mod core;
 pub(crate) mod waiter;
 
-pub(crate) use self::core::{Claim, Core, Entry, Kind, Outcome};
-use self::core::{
-    TakeRefused, CANCELLED, COMPLETING, FINISHED, NOTIFIED, PENDING, RUNNING, SETTING,
-};
+pub use self::awaiting::{Await, AwaitRef};
+pub(crate) use self::core::{Claim, Core, Entry, Kind, Outcome, CANCELLED, PENDING};
+use self::core::{TakeRefused, COMPLETING, FINISHED, NOTIFIED, RUNNING, SETTING};
 use self::waiter::deadline_after;
 use crate::error::{FutureError, InvalidStateError};
 use std::fmt;
@@ -27,6 +27,12 @@ pub(crate) trait Cell<T>: Send + Sync {
 
     /// Whether this future's task is the one running on the calling thread.
     fn is_current_task(&self) -> bool {
+        false
+    }
+
+    /// Whether only the executor may end this future (a scoped task): the promise-side methods
+    /// (`set_result`, `set_exception`, `set_running_or_notify_cancel`) are then refused.
+    fn pool_owned(&self) -> bool {
         false
     }
 }
@@ -76,6 +82,35 @@ pub enum FutureState {
 /// assert_eq!(f.result(None), Ok(&42));
 /// assert!(f.done());
 /// println!("{f}"); // <Future at 0x55d0c3a0e2c0 state=finished returned u64>
+/// ```
+///
+/// # Awaiting from async code (beyond Python)
+///
+/// A `Future<T>` is [`IntoFuture`](std::future::IntoFuture), so async code in any runtime
+/// (tokio, smol, `futures::executor`) can `.await` it instead of blocking a thread: the
+/// awaiting task registers its waker in the same waiter list `result()` uses, and the thread
+/// that completes the future wakes it. Python needs `asyncio.wrap_future` and a loop thread for
+/// this; here it is one line.
+///
+/// - `future.await` gives `Result<T, FutureError>`, moving the value out like
+///   [`into_result`](Future::into_result) ([`FutureError::Shared`] if other handles exist);
+/// - `(&future).await` gives `Result<&T, FutureError>`, like [`result(None)`](Future::result).
+///
+/// Both see the same outcome as `result()` and the callbacks. Dropping the awaiting task
+/// deregisters its waker and does not cancel the work (call [`cancel`](Future::cancel)); for a
+/// timeout, wrap it in your runtime's (`tokio::time::timeout(d, &future)`). See [`Await`] and
+/// [`AwaitRef`].
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+/// let pool = ThreadPoolExecutor::new(2).unwrap();
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let total = rt.block_on(async {
+///     let a = pool.spawn(|| (1..=10u64).sum::<u64>()).unwrap(); // blocking work, off the runtime
+///     let b = pool.spawn(|| (11..=20u64).sum::<u64>()).unwrap();
+///     a.await.unwrap() + b.await.unwrap()
+/// });
+/// assert_eq!(total, 210);
 /// ```
 pub struct Future<T> {
     cell: Arc<dyn Cell<T>>,
@@ -356,7 +391,8 @@ impl<T> Future<T> {
     ///
     /// # Errors
     ///
-    /// [`InvalidStateError`] if the future is running, finished or already acknowledged.
+    /// [`InvalidStateError`] if the future is running, finished or already acknowledged, or
+    /// belongs to a [scoped task](crate::Scope) (its pool claims it).
     ///
     /// ```
     /// use concurrent_futures::Future;
@@ -366,6 +402,9 @@ impl<T> Future<T> {
     /// assert!(f.set_running_or_notify_cancel().is_err());
     /// ```
     pub fn set_running_or_notify_cancel(&self) -> Result<bool, InvalidStateError> {
+        if self.cell.pool_owned() {
+            return Err(self.invalid_state());
+        }
         match self.core().claim(|| self.clone()) {
             Claim::Run => Ok(true),
             Claim::Cancelled => Ok(false),
@@ -378,7 +417,8 @@ impl<T> Future<T> {
     /// # Errors
     ///
     /// [`InvalidStateError`] if the future already finished or was cancelled; the first outcome
-    /// stays.
+    /// stays. Also for the future of a [scoped task](crate::Scope), whose outcome only its pool
+    /// may set.
     ///
     /// ```
     /// use concurrent_futures::Future;
@@ -395,7 +435,8 @@ impl<T> Future<T> {
     ///
     /// # Errors
     ///
-    /// [`InvalidStateError`] if the future already finished or was cancelled.
+    /// [`InvalidStateError`] if the future already finished or was cancelled, or belongs to a
+    /// [scoped task](crate::Scope).
     ///
     /// ```
     /// use concurrent_futures::{BrokenExecutor, Future, FutureError};
@@ -408,6 +449,9 @@ impl<T> Future<T> {
     }
 
     pub(crate) fn set_outcome(&self, outcome: Outcome<T>) -> Result<(), InvalidStateError> {
+        if self.cell.pool_owned() {
+            return Err(self.invalid_state());
+        }
         self.core()
             .complete(outcome, || self.clone())
             .map_err(|_| self.invalid_state())

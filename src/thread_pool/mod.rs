@@ -2,14 +2,18 @@
 //!
 //! How workers sleep, wake and shut down is described in `README.md` beside this file.
 
+mod scope;
 mod shared;
 mod task;
+
+pub use self::scope::Scope;
 
 use self::shared::{Config, Initializer, Shared};
 use crate::error::{InvalidArgument, SubmitError};
 use crate::executor::{Executor, MapOptions, Payload};
 use crate::future::Future;
 use crate::map::Map;
+use crate::map_unordered::MapUnordered;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -332,6 +336,169 @@ impl ThreadPoolExecutor {
             shared.submit(move || f(item))
         };
         Ok(Map::new(items.into_iter(), submit, &options))
+    }
+
+    /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's stack, and returns
+    /// once every one of them has ended (beyond Python, like `std::thread::scope` on this
+    /// pool's threads).
+    ///
+    /// `f` gets `&Scope`; [`Scope::spawn`] and [`Scope::submit`] take closures that borrow
+    /// anything outliving this call and return ordinary [`Future`]s. After `f` returns, `scope`
+    /// waits (no timeout) until every task submitted through the scope, including those
+    /// submitted by its tasks, has run or been cancelled before it ran, so the borrows end
+    /// before `scope` does. That wait is part of this call, not of a destructor: forgetting a
+    /// handle cannot skip it (the `mem::forget` trap of `threadpool`'s old `ScopedPool`).
+    ///
+    /// - **Panics**: a task's panic is its future's [`FutureError::Panicked`](crate::FutureError::Panicked)
+    ///   (read it or not, as with any task); it does not propagate. If `f` itself panics,
+    ///   `scope` still waits for every task, then resumes the panic.
+    /// - **Results** are owned (`T: 'static`), because the futures may outlive the scope; to
+    ///   return something computed from borrowed data, return it by value.
+    /// - **Inside a worker**: a scope opened by a task of this same pool runs its own queued
+    ///   tasks on the waiting thread if no worker has started them, so a saturated pool cannot
+    ///   deadlock on it.
+    /// - **Shutdown** during a scope refuses new tasks ([`SubmitError::Shutdown`]); queued ones
+    ///   still run (or are cancelled with `cancel_futures`) and are waited for.
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::new(4).unwrap();
+    /// let data: Vec<u64> = (1..=1000).collect();
+    /// let total: u64 = pool.scope(|s| {
+    ///     let parts: Vec<_> = data
+    ///         .chunks(250)
+    ///         .map(|chunk| s.spawn(move || chunk.iter().sum::<u64>()).unwrap())
+    ///         .collect();
+    ///     parts.into_iter().map(|f| f.into_result().unwrap()).sum()
+    /// });
+    /// assert_eq!(total, 500_500);
+    /// ```
+    ///
+    /// A task cannot borrow something that ends before the scope does:
+    ///
+    /// ```compile_fail,E0373
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     let local = vec![1, 2, 3];
+    ///     s.spawn(|| local.len()).unwrap(); // `local` dies at the end of this closure
+    /// });
+    /// ```
+    ///
+    /// The scope handle cannot escape the call:
+    ///
+    /// ```compile_fail,E0521
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// let mut escaped = None;
+    /// pool.scope(|s| escaped = Some(s));
+    /// ```
+    ///
+    /// A result cannot borrow from the scope's data, since its future may outlive the scope:
+    ///
+    /// ```compile_fail,E0597
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// let data = vec![1, 2, 3];
+    /// let first = pool.scope(|s| s.spawn(|| &data[0]).unwrap());
+    /// ```
+    ///
+    /// Two tasks cannot both borrow the same data mutably:
+    ///
+    /// ```compile_fail,E0499
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// let mut count = 0;
+    /// pool.scope(|s| {
+    ///     s.spawn(|| count += 1).unwrap();
+    ///     s.spawn(|| count += 1).unwrap();
+    /// });
+    /// ```
+    ///
+    /// Futures are ordinary handles, so they may leave the scope, done, with owned results:
+    ///
+    /// ```
+    /// # let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// let name = String::from("env");
+    /// let f = pool.scope(|s| s.spawn(|| name.to_uppercase()).unwrap());
+    /// assert!(f.done());
+    /// assert_eq!(f.result(None).unwrap(), "ENV");
+    /// ```
+    pub fn scope<'env, F, R>(&'env self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        scope::scope(&self.shared, f)
+    }
+
+    /// `f` over every item, results in completion order (beyond Python: `map` +
+    /// `as_completed` in one call). See [`MapUnordered`].
+    ///
+    /// Every item is submitted now, as `map` does; use
+    /// [`map_unordered_with`](Self::map_unordered_with) for a buffer or a timeout.
+    ///
+    /// ```
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// let pool = ThreadPoolExecutor::new(4).unwrap();
+    /// let offset = 100;
+    /// let mut out: Vec<u32> = pool
+    ///     .map_unordered(move |n: u32| n + offset, 0..4)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// out.sort();
+    /// assert_eq!(out, [100, 101, 102, 103]);
+    /// ```
+    pub fn map_unordered<'a, F, I, R>(&self, f: F, items: I) -> MapUnordered<'a, R>
+    where
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Send + 'static,
+        R: Send + Sync + 'static,
+    {
+        match self.map_unordered_with(f, items, MapOptions::new()) {
+            Ok(map) => map,
+            Err(_) => unreachable!("default map options are valid"),
+        }
+    }
+
+    /// `map_unordered` with a timeout, or a `buffersize` for lazy input and bounded memory
+    /// (the same [`MapOptions`] as [`map_with`](Self::map_with)).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`] for `buffersize(0)` or `chunksize(0)`.
+    ///
+    /// ```
+    /// use concurrent_futures::{MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// // An endless input with at most 4 items ahead: take the first 5 to finish.
+    /// let firsts: Vec<u64> = pool
+    ///     .map_unordered_with(|n: u64| n * 2, 0.., MapOptions::new().buffersize(4))
+    ///     .unwrap()
+    ///     .take(5)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(firsts.len(), 5);
+    /// assert!(firsts.iter().all(|n| n % 2 == 0 && *n < 2 * 9));
+    /// ```
+    pub fn map_unordered_with<'a, F, I, R>(
+        &self,
+        f: F,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, InvalidArgument>
+    where
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Send + 'static,
+        R: Send + Sync + 'static,
+    {
+        options.validate()?;
+        let f = Arc::new(f);
+        let shared = Arc::clone(&self.shared);
+        let submit = move |item: I::Item| {
+            let f = Arc::clone(&f);
+            shared.submit(move || f(item))
+        };
+        Ok(MapUnordered::new(items.into_iter(), submit, &options))
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).

@@ -1,7 +1,7 @@
 //! The pool's shared state and its worker loop. The protocol is described in `README.md` beside
 //! this file.
 
-use super::task::{set_current_pool, Job, Task};
+use super::task::{set_current_pool, Job, Task, TaskEnd};
 use crate::error::{BrokenExecutor, SubmitError};
 use crate::future::Future;
 use crate::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
@@ -82,18 +82,35 @@ impl Shared {
         F: FnOnce() -> T + Send + 'static,
         T: Send + Sync + 'static,
     {
+        self.submit_task(Arc::new(Task::new(func, self.config.id)))
+    }
+
+    /// Queues a task built by the caller (a scope adds its own end-of-task report).
+    ///
+    /// If the pool refuses it (shut down or broken), the task is never queued: it is cancelled
+    /// and acknowledged here, so its closure is dropped and its end reported before this
+    /// returns. On [`SubmitError::Spawn`] it is queued and cancelled, as for `submit`.
+    pub(crate) fn submit_task<F, T, E>(
+        self: &Arc<Self>,
+        task: Arc<Task<F, T, E>>,
+    ) -> Result<Future<T>, SubmitError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + Sync + 'static,
+        E: TaskEnd,
+    {
         // ORDERING: Acquire pairs with the Release of `shutdown`/`break_pool` setting their bit;
         // the increment itself is what `shutdown` waits to drain.
         let gate = self.gate.fetch_add(1, Ordering::Acquire);
         if gate & (SHUTDOWN | BROKEN) != 0 {
             self.leave();
+            Job::cancel(task);
             return Err(if gate & BROKEN != 0 {
                 SubmitError::Broken(self.broken_error())
             } else {
                 SubmitError::Shutdown
             });
         }
-        let task = Arc::new(Task::new(func, self.config.id));
         let future = Future::from_cell(task.clone());
         self.queue.push(task);
         let started = self.wake_or_spawn();

@@ -2,7 +2,7 @@
 //! the queue (as a [`Job`]) and every handle (as a [`Cell`]) share.
 
 use crate::error::{BrokenExecutor, FutureError};
-use crate::future::{Cell, Claim, Core, Future, Outcome};
+use crate::future::{Cell, Claim, Core, Future, Outcome, CANCELLED, PENDING};
 use crate::sync::UnsafeCell;
 use std::cell::Cell as StdCell;
 use std::sync::Arc;
@@ -40,19 +40,43 @@ pub(crate) trait Job: Send + Sync {
     fn cancel(self: Arc<Self>);
     /// Fails the task with `error` if it has not started (a broken pool).
     fn fail(self: Arc<Self>, error: &BrokenExecutor);
+    /// Whether some thread has claimed the task (to run it or to acknowledge its cancel).
+    fn is_claimed(&self) -> bool;
 }
 
-pub(crate) struct Task<F, T> {
+/// What a task reports once the thread that claimed it is completely done with it: it ran the
+/// closure and published the outcome (callbacks and waiters included), or it dropped the closure
+/// of a cancelled or failed task. Exactly one thread wins each claim, so this runs at most once
+/// per task, and exactly once for a task that is run, cancelled or failed.
+pub(crate) trait TaskEnd: Send + Sync + 'static {
+    /// The outcome is the pool's alone: `set_result`, `set_exception` and
+    /// `set_running_or_notify_cancel` on the task's future are refused, so that no one but a
+    /// claimant can end it (a scope counts on every task being claimed).
+    const POOL_OWNED: bool;
+
+    /// Called by the claimant as its last action on the task's closure and outcome.
+    fn ended(&self);
+}
+
+/// Ordinary tasks report nothing.
+impl TaskEnd for () {
+    const POOL_OWNED: bool = false;
+
+    fn ended(&self) {}
+}
+
+pub(crate) struct Task<F, T, E = ()> {
     core: Core<T>,
     /// Taken exactly once, by the thread that wins PENDING → RUNNING or CANCELLED → NOTIFIED.
     func: UnsafeCell<Option<F>>,
     pool: usize,
+    end: E,
 }
 
 // SAFETY: `func` is the only field that is not Sync; it is touched only by the single thread that
 // won the claim (see `take_func`), so sharing the task only requires `F: Send`. `Core<T>` is Sync
-// for `T: Send + Sync`.
-unsafe impl<F: Send, T: Send + Sync> Sync for Task<F, T> {}
+// for `T: Send + Sync`, and `E: TaskEnd` is Sync by its bound.
+unsafe impl<F: Send, T: Send + Sync, E: TaskEnd> Sync for Task<F, T, E> {}
 
 impl<F, T> Task<F, T>
 where
@@ -60,10 +84,22 @@ where
     T: Send + Sync + 'static,
 {
     pub(crate) fn new(func: F, pool: usize) -> Self {
+        Task::with_end(func, pool, ())
+    }
+}
+
+impl<F, T, E> Task<F, T, E>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + Sync + 'static,
+    E: TaskEnd,
+{
+    pub(crate) fn with_end(func: F, pool: usize, end: E) -> Self {
         Self {
             core: Core::new(),
             func: UnsafeCell::new(Some(func)),
             pool,
+            end,
         }
     }
 
@@ -102,13 +138,15 @@ where
         // Fails only if someone called `set_result`/`set_exception` on this executor's future
         // while it ran: as with two promises, the first outcome stays.
         let _ = self.core.complete(outcome, || self.handle());
+        self.end.ended();
     }
 }
 
-impl<F, T> Cell<T> for Task<F, T>
+impl<F, T, E> Cell<T> for Task<F, T, E>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + Sync + 'static,
+    E: TaskEnd,
 {
     fn core(&self) -> &Core<T> {
         &self.core
@@ -125,21 +163,33 @@ where
     fn is_current_task(&self) -> bool {
         CURRENT_TASK.with(StdCell::get) == self.addr()
     }
+
+    fn pool_owned(&self) -> bool {
+        E::POOL_OWNED
+    }
 }
 
-impl<F, T> Job for Task<F, T>
+impl<F, T, E> Job for Task<F, T, E>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + Sync + 'static,
+    E: TaskEnd,
 {
     fn run(self: Arc<Self>, before_publish: &dyn Fn()) {
         match self.core.claim(|| self.handle()) {
             Claim::Run => self.execute(before_publish),
-            // SAFETY: we won CANCELLED → NOTIFIED; dropping the closure now releases what it
-            // captured, as Python drops a cancelled work item.
-            Claim::Cancelled => drop(unsafe { self.take_func() }),
+            Claim::Cancelled => {
+                // SAFETY: we won CANCELLED → NOTIFIED; dropping the closure now releases what
+                // it captured, as Python drops a cancelled work item.
+                drop(unsafe { self.take_func() });
+                self.end.ended();
+            }
             Claim::Taken(_) => {}
         }
+    }
+
+    fn is_claimed(&self) -> bool {
+        !matches!(self.core.state(), PENDING | CANCELLED)
     }
 
     fn cancel(self: Arc<Self>) {
@@ -158,9 +208,13 @@ where
                 let failed = Outcome::Failed(Box::new(FutureError::BrokenExecutor(error.clone())));
                 // As in `execute`: a user's own `set_result` may have come first.
                 let _ = self.core.complete(failed, || self.handle());
+                self.end.ended();
             }
-            // SAFETY: we won CANCELLED → NOTIFIED.
-            Claim::Cancelled => drop(unsafe { self.take_func() }),
+            Claim::Cancelled => {
+                // SAFETY: we won CANCELLED → NOTIFIED.
+                drop(unsafe { self.take_func() });
+                self.end.ended();
+            }
             Claim::Taken(_) => {}
         }
     }
