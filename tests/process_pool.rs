@@ -264,6 +264,17 @@ fn submit_runs_the_function_in_another_process() {
     });
 }
 
+/// The pool keeps no counted handle: the caller's only handle takes the value the moment it is
+/// set, never `FutureError::Shared` (the manager still holds the task then).
+#[test]
+fn into_result_moves_the_value_out_as_soon_as_it_is_set() {
+    with_pool(pool(2), |p, _| {
+        for i in 0..common::stress_iterations(1) as u64 * 2000 {
+            assert_eq!(p.submit(double, i).unwrap().into_result(), Ok(2 * i));
+        }
+    });
+}
+
 /// The book's one-line switch: the same generic function over either pool.
 #[test]
 fn the_same_generic_code_runs_on_threads_and_processes() {

@@ -469,6 +469,47 @@ impl<T> Future<T> {
     }
 }
 
+/// The completing side of a future whose task lives outside this process (the process pool's
+/// manager holds one per task). Not a counted handle: the caller's last [`Future`] can take the
+/// value with `into_result` or `.await` as soon as it is set, as with the thread pool, whose
+/// tasks hold the core itself.
+pub(crate) struct Promise<T> {
+    cell: Arc<dyn Cell<T>>,
+}
+
+impl<T: Send + Sync + 'static> Promise<T> {
+    /// A pending future and its promise.
+    pub(crate) fn new() -> (Self, Future<T>) {
+        let cell: Arc<dyn Cell<T>> = Arc::new(Core::new());
+        let future = Future::from_cell(Arc::clone(&cell));
+        (Promise { cell }, future)
+    }
+
+    fn handle(&self) -> Future<T> {
+        Future::from_cell(Arc::clone(&self.cell))
+    }
+
+    /// `set_running_or_notify_cancel`: true if the task may run, false if it was cancelled.
+    pub(crate) fn start(&self) -> bool {
+        matches!(self.cell.core().claim(|| self.handle()), Claim::Run)
+    }
+
+    /// Ends the future, unless it already ended (a cancellation stands).
+    pub(crate) fn set(self, outcome: Result<T, FutureError>) {
+        let outcome = match outcome {
+            Ok(v) => Outcome::Value(v),
+            Err(e) => Outcome::Failed(Box::new(e)),
+        };
+        let _ = self.cell.core().complete(outcome, || self.handle());
+    }
+
+    /// Cancels the future if it has not started, and acknowledges the cancellation.
+    pub(crate) fn cancel(self) {
+        self.handle().cancel();
+        let _ = self.start();
+    }
+}
+
 /// Runs one done-callback, catching and logging a panic.
 pub(crate) fn run_callback<T>(cb: self::core::Callback<T>, fut: &Future<T>) {
     if let Err(err) = crate::panic::catch(|| cb(fut)) {

@@ -14,7 +14,7 @@ use self::manager::{Config, Manager, Shared};
 use self::task::{Chunk, ChunkFeed, Single, Work};
 use crate::error::{FutureError, InvalidArgument, ProcessPoolError, SubmitError};
 use crate::executor::{Executor, MapOptions, Payload};
-use crate::future::Future;
+use crate::future::{Future, Promise};
 use crate::map::Map;
 use std::collections::VecDeque;
 use std::fmt;
@@ -495,15 +495,10 @@ fn submit_one<A: Payload, R: Payload>(
     shared.check_open()?;
     let portable =
         image::portable(image::call_one::<A, R>, f as usize).map_err(SubmitError::NotPortable)?;
-    let future = Future::new();
-    let job = Box::new(Single {
-        future: future.clone(),
-    });
+    let (promise, future) = Promise::new();
     match encode_task(portable, &arg) {
-        Ok(frame) => shared.enqueue(Work::new(frame, job))?,
-        Err(e) => {
-            let _ = future.set_exception(e);
-        }
+        Ok(frame) => shared.enqueue(Work::new(frame, Box::new(Single { promise })))?,
+        Err(e) => promise.set(Err(e)),
     }
     Ok(future)
 }
@@ -528,21 +523,20 @@ fn submit_chunk<A: Payload, R: Payload>(
     chunk: Vec<A>,
 ) -> Result<Vec<Future<R>>, SubmitError> {
     shared.check_open()?;
-    let items: Vec<Future<R>> = (0..chunk.len()).map(|_| Future::new()).collect();
+    let (promises, futures): (Vec<Promise<R>>, Vec<Future<R>>) =
+        (0..chunk.len()).map(|_| Promise::new()).unzip();
     match encode_task(portable, &chunk) {
         Ok(frame) => {
-            let job = Box::new(Chunk {
-                items: items.clone(),
-            });
+            let job = Box::new(Chunk { items: promises });
             shared.enqueue(Work::new(frame, job))?;
         }
         Err(e) => {
-            for f in &items {
-                let _ = f.set_exception(e.clone());
+            for p in promises {
+                p.set(Err(e.clone()));
             }
         }
     }
-    Ok(items)
+    Ok(futures)
 }
 
 impl Executor for ProcessPoolExecutor {

@@ -3,7 +3,7 @@
 use super::image::ItemOutcome;
 use crate::error::{FutureError, SubmitError};
 use crate::executor::Payload;
-use crate::future::Future;
+use crate::future::{Future, Promise};
 use std::collections::VecDeque;
 
 /// A task waiting for a worker: the `Task` frame (id patched at dispatch) and its futures.
@@ -40,12 +40,12 @@ pub(super) trait Job: Send {
 
 /// One `submit`: one future.
 pub(super) struct Single<R> {
-    pub(super) future: Future<R>,
+    pub(super) promise: Promise<R>,
 }
 
 impl<R: Payload> Job for Single<R> {
     fn start(&self) -> bool {
-        self.future.set_running_or_notify_cancel().unwrap_or(false)
+        self.promise.start()
     }
 
     fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
@@ -55,31 +55,23 @@ impl<R: Payload> Job for Single<R> {
                 FutureError::Serialization(format!("cannot decode the task's result ({ty}): {e}"))
             })
         });
-        // A future cancelled while pending and failed by a broken pool refuses the second
-        // outcome; the cancellation stands.
-        let _ = match result {
-            Ok(value) => self.future.set_result(value),
-            Err(e) => self.future.set_exception(e),
-        };
+        self.promise.set(result);
     }
 
     fn cancel(self: Box<Self>) {
-        self.future.cancel();
-        let _ = self.future.set_running_or_notify_cancel();
+        self.promise.cancel();
     }
 }
 
 /// One `map` chunk: a future per item, each completed from its own outcome.
 pub(super) struct Chunk<R> {
-    pub(super) items: Vec<Future<R>>,
+    pub(super) items: Vec<Promise<R>>,
 }
 
 impl<R: Payload> Job for Chunk<R> {
     fn start(&self) -> bool {
         // Every item must be acknowledged, so no short-circuit.
-        self.items.iter().fold(false, |any, f| {
-            f.set_running_or_notify_cancel().unwrap_or(false) | any
-        })
+        self.items.iter().fold(false, |any, p| p.start() | any)
     }
 
     fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
@@ -99,25 +91,21 @@ impl<R: Payload> Job for Chunk<R> {
             );
         match decoded {
             Ok(outcomes) => {
-                for (f, outcome) in self.items.into_iter().zip(outcomes) {
-                    let _ = match outcome.into_result() {
-                        Ok(v) => f.set_result(v),
-                        Err(e) => f.set_exception(e),
-                    };
+                for (p, outcome) in self.items.into_iter().zip(outcomes) {
+                    p.set(outcome.into_result());
                 }
             }
             Err(e) => {
-                for f in self.items {
-                    let _ = f.set_exception(e.clone());
+                for p in self.items {
+                    p.set(Err(e.clone()));
                 }
             }
         }
     }
 
     fn cancel(self: Box<Self>) {
-        for f in self.items {
-            f.cancel();
-            let _ = f.set_running_or_notify_cancel();
+        for p in self.items {
+            p.cancel();
         }
     }
 }
