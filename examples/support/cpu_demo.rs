@@ -213,6 +213,10 @@ impl Workload for Arcfour {
     fn collect(&self) -> Collect {
         Collect::AsCompleted
     }
+    /// The book averaged 64 RC4 runs (16 per worker count).
+    fn default_runs(&self) -> usize {
+        16
+    }
     fn check(output: &ArcfourResult) -> ArcfourResult {
         output.clone()
     }
@@ -288,6 +292,10 @@ impl Workload for Sha {
     }
     fn collect(&self) -> Collect {
         Collect::AsCompleted
+    }
+    /// The book averaged 48 SHA runs (12 per worker count).
+    fn default_runs(&self) -> usize {
+        12
     }
     fn check(output: &String) -> String {
         output.clone()
@@ -402,6 +410,10 @@ impl Workload for Primes {
     fn collect(&self) -> Collect {
         Collect::Map
     }
+    /// The book's log has 13 runs per process count; 5 keeps a sweep near half a minute.
+    fn default_runs(&self) -> usize {
+        5
+    }
     fn check(output: &PrimeResult) -> (u64, bool) {
         (output.n, output.prime)
     }
@@ -451,6 +463,8 @@ pub trait Workload {
     fn inputs(&self) -> Vec<Self::Input>;
     /// `submit` + `as_completed`, or `map`.
     fn collect(&self) -> Collect;
+    /// Timed runs per row of a sweep when `--runs` is not given.
+    fn default_runs(&self) -> usize;
     /// What [`Workload::Check`] is of a result.
     fn check(output: &Self::Output) -> Self::Check;
 
@@ -770,8 +784,14 @@ pub fn sweep<W: Workload>(
     })
 }
 
+/// `11.48s` as in the book from a second up, `14.2ms` below.
 fn seconds(d: Duration) -> String {
-    format!("{:.3}s", d.as_secs_f64())
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.2}s")
+    } else {
+        format!("{:.1}ms", s * 1e3)
+    }
 }
 
 impl fmt::Display for Sweep {
@@ -859,9 +879,10 @@ pub struct Cli {
     /// both executors, every run checked against the sequential run.
     #[arg(long)]
     pub sweep: bool,
-    /// With --sweep: timed runs per row (the table shows the median).
-    #[arg(long, default_value_t = 5, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
-    pub runs: usize,
+    /// With --sweep: timed runs per row, the table showing the median [default: as many per
+    /// worker count as the book's timing logs have: 16 for RC4, 12 for SHA; 5 for primes].
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    pub runs: Option<usize>,
 }
 
 /// The number of CPUs (1 if unknown).
@@ -877,7 +898,8 @@ pub fn main<W: Workload>(name: &'static str, about: &'static str, workload: W) {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let workers = cli.workers.unwrap_or_else(cpus);
     let outcome = if cli.sweep {
-        sweep(&workload, workers, cli.runs).map(|table| println!("{table}"))
+        let runs = cli.runs.unwrap_or_else(|| workload.default_runs());
+        sweep(&workload, workers, runs).map(|table| println!("{table}"))
     } else {
         workload.print_start(cli.executor, workers);
         timed_run(cli.executor, workers, &workload, |r| {
