@@ -20,7 +20,7 @@ mod cpu_demo;
 fn main() {
     cpu_demo::main(
         "arcfour_futures",
-        "RC4 encrypt + decrypt of 12 arrays of 149 KB to 384 KB on a pool (the book's arcfour_futures.py)",
+        "RC4 of 12 arrays of 149 KB to 384 KB on a pool (the book's arcfour_futures.py)",
         cpu_demo::Arcfour::book(),
     );
 }
