@@ -1,5 +1,6 @@
 //! The pools on real work: the `sha_futures` workload (SHA-256 of 12 arrays of 1 MiB, each job
-//! making its own data) through this crate's thread pool and through rayon's `par_iter`, with
+//! making its own data) through this crate's thread and process pools and through rayon's
+//! `par_iter`, with
 //! the same worker count, in one run; plus the plain loop they are both measured against.
 //!
 //! Run with `cargo bench --bench cpu`. Every pool is created once, outside the clock, so the
@@ -7,7 +8,7 @@
 //! After criterion ends, a summary prints each row's time, its speedup over the plain loop and
 //! its time relative to rayon, read back from criterion's own estimates.
 //!
-//! The process pool (issue 3) gets one row when it lands: see [`process_pool`].
+//! The process pool runs the same runner on worker processes: see [`process_pool`].
 
 #[path = "../examples/support/cpu_demo.rs"]
 mod cpu_demo;
@@ -96,19 +97,15 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// ISSUE 3 (process pool): the one function to fill in. When the pool lands, replace the body
-/// with:
-///
-/// ```text
-/// let pool = concurrent_futures::ProcessPoolExecutor::new(WORKERS).unwrap();
-/// let results = run(&pool, workload, |_| {}).unwrap();
-/// verify::<Sha>(Kind::Process, WORKERS, reference, &results).unwrap();
-/// group.bench_function("concurrent_futures_process", |b| {
-///     b.iter(|| run(&pool, black_box(workload), |_| {}).unwrap())
-/// });
-/// ```
-fn process_pool(_group: &mut Group<'_>, _workload: &Sha, _reference: &[String]) {
-    eprintln!("{GROUP}/concurrent_futures_process: skipped, the process pool lands with issue 3");
+/// The same demo runner on worker processes: the jobs' inputs and digests cross the process
+/// boundary, the work itself is the same.
+fn process_pool(group: &mut Group<'_>, workload: &Sha, reference: &[String]) {
+    let pool = concurrent_futures::ProcessPoolExecutor::new(WORKERS).unwrap();
+    let results = run(&pool, workload, |_| {}).unwrap();
+    verify::<Sha>(Kind::Process, WORKERS, reference, &results).unwrap();
+    group.bench_function("concurrent_futures_process", |b| {
+        b.iter(|| run(&pool, black_box(workload), |_| {}).unwrap())
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //! cargo run --release --example arcfour_futures                       # one run, a worker per CPU
 //! cargo run --release --example arcfour_futures -- --workers 1        # one worker
 //! cargo run --release --example arcfour_futures -- --sweep            # the book's Table 17-1
-//! cargo run --release --example arcfour_futures -- --executor process # the process pool (issue 3)
+//! cargo run --release --example arcfour_futures -- --executor process # the same on worker processes
 //! ```
 //!
 //! The book's Table 17-1 (Python 3.4, `ProcessPoolExecutor`, quad-core Core i7): 11.48 s with

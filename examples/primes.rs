@@ -7,7 +7,7 @@
 //! cargo run --release --example primes                       # one run, a worker per CPU
 //! cargo run --release --example primes -- --workers 1        # one worker
 //! cargo run --release --example primes -- --sweep            # 1..N workers, both executors
-//! cargo run --release --example primes -- --executor process # the process pool (issue 3)
+//! cargo run --release --example primes -- --executor process # the same on worker processes
 //! ```
 //!
 //! The book's figures (Python, 6 cores / 12 threads): 40.31 s sequentially, 9.65 s with 12

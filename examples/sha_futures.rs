@@ -5,7 +5,7 @@
 //! cargo run --release --example sha_futures                       # one run, a worker per CPU
 //! cargo run --release --example sha_futures -- --workers 1        # one worker
 //! cargo run --release --example sha_futures -- --sweep            # the book's Table 17-1
-//! cargo run --release --example sha_futures -- --executor process # the process pool (issue 3)
+//! cargo run --release --example sha_futures -- --executor process # the same on worker processes
 //! ```
 //!
 //! The book's Table 17-1 (Python 3.4, `ProcessPoolExecutor`, quad-core Core i7): 22.66 s with

@@ -492,8 +492,6 @@ pub enum DemoError {
     Submit(SubmitError),
     /// A job failed (its panic, or a broken pool).
     Job(FutureError),
-    /// `--executor process` before the process pool exists.
-    NoProcessPool,
     /// A run's results differ from the sequential run's.
     Mismatch {
         /// The executor of the run.
@@ -511,7 +509,6 @@ impl fmt::Display for DemoError {
             Self::Pool(e) => write!(f, "cannot create the pool: {e}"),
             Self::Submit(e) => write!(f, "cannot submit: {e}"),
             Self::Job(e) => write!(f, "a job failed: {e}"),
-            Self::NoProcessPool => f.write_str("the process pool lands with issue 3"),
             Self::Mismatch {
                 kind,
                 workers,
@@ -631,11 +628,9 @@ pub fn timed_run<W: Workload>(
 ) -> Result<(Duration, Vec<W::Output>), DemoError> {
     let start = Instant::now();
     let results = match kind {
+        // The executor choice is this one line; everything else is the same code.
         Kind::Thread => run_pool(cf::ThreadPoolExecutor::new(workers), workload, on_result)?,
-        // ISSUE 3 (process pool): the one line to change. Until the pool exists this arm answers
-        // `DemoError::NoProcessPool`; then it becomes, word for word:
-        // Kind::Process => run_pool(cf::ProcessPoolExecutor::new(workers), workload, on_result)?,
-        Kind::Process => return Err(DemoError::NoProcessPool),
+        Kind::Process => run_pool(cf::ProcessPoolExecutor::new(workers), workload, on_result)?,
     };
     Ok((start.elapsed(), results))
 }
@@ -689,14 +684,9 @@ pub fn median(times: &[Duration]) -> Duration {
     }
 }
 
-/// One executor's column of the table.
+/// One executor's column of the table: the median time of each worker count, 1..=N.
 #[derive(Debug, Clone)]
-pub enum Column {
-    /// The median time of each worker count, 1..=N.
-    Times(Vec<Duration>),
-    /// The executor could not run (why).
-    Unavailable(String),
-}
+pub struct Column(pub Vec<Duration>);
 
 /// What a sweep measured.
 #[derive(Debug, Clone)]
@@ -713,9 +703,6 @@ pub struct Sweep {
     pub columns: Vec<(Kind, Column)>,
 }
 
-/// An executor's run times for each worker count, or why it cannot run.
-type Samples = Result<Vec<Vec<Duration>>, String>;
-
 /// The executors of the table, in column order.
 pub const SWEEP_KINDS: [Kind; 2] = [Kind::Thread, Kind::Process];
 
@@ -727,8 +714,7 @@ pub const SWEEP_KINDS: [Kind; 2] = [Kind::Thread, Kind::Process];
 ///
 /// # Errors
 ///
-/// A failed run or a mismatch with the sequential results. An executor that does not exist
-/// yet ([`DemoError::NoProcessPool`]) becomes an [`Column::Unavailable`] column.
+/// A failed run or a mismatch with the sequential results.
 pub fn sweep<W: Workload>(
     workload: &W,
     max_workers: usize,
@@ -736,42 +722,23 @@ pub fn sweep<W: Workload>(
 ) -> Result<Sweep, DemoError> {
     let (_, reference) = run_sequential(workload);
     let mut sequential = Vec::with_capacity(runs);
-    let mut times: Vec<(Kind, Samples)> = SWEEP_KINDS
+    let mut times: Vec<(Kind, Vec<Vec<Duration>>)> = SWEEP_KINDS
         .iter()
-        .map(|&kind| (kind, Ok(vec![Vec::with_capacity(runs); max_workers])))
+        .map(|&kind| (kind, vec![Vec::with_capacity(runs); max_workers]))
         .collect();
     for _ in 0..runs {
         sequential.push(run_sequential(workload).0);
-        for (kind, cells) in &mut times {
-            let Ok(per_workers) = cells else { continue };
-            let mut unavailable = None;
+        for (kind, per_workers) in &mut times {
             for (w, cell) in per_workers.iter_mut().enumerate() {
-                match timed_run(*kind, w + 1, workload, |_| {}) {
-                    Ok((elapsed, results)) => {
-                        verify::<W>(*kind, w + 1, &reference, &results)?;
-                        cell.push(elapsed);
-                    }
-                    Err(e @ DemoError::NoProcessPool) => {
-                        unavailable = Some(e.to_string());
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            if let Some(why) = unavailable {
-                *cells = Err(why);
+                let (elapsed, results) = timed_run(*kind, w + 1, workload, |_| {})?;
+                verify::<W>(*kind, w + 1, &reference, &results)?;
+                cell.push(elapsed);
             }
         }
     }
     let columns = times
         .into_iter()
-        .map(|(kind, cells)| {
-            let column = match cells {
-                Ok(cells) => Column::Times(cells.iter().map(|c| median(c)).collect()),
-                Err(why) => Column::Unavailable(why),
-            };
-            (kind, column)
-        })
+        .map(|(kind, cells)| (kind, Column(cells.iter().map(|c| median(c)).collect())))
         .collect();
     Ok(Sweep {
         describe: workload.describe(),
@@ -807,14 +774,7 @@ impl fmt::Display for Sweep {
             seconds(self.sequential)
         )?;
         writeln!(f)?;
-        let rows = self
-            .columns
-            .iter()
-            .find_map(|(_, c)| match c {
-                Column::Times(t) => Some(t.len()),
-                Column::Unavailable(_) => None,
-            })
-            .unwrap_or(0);
+        let rows = self.columns.first().map_or(0, |(_, c)| c.0.len());
         let mut header = String::from("| Workers |");
         let mut rule = String::from("|--------:|");
         for (kind, _) in &self.columns {
@@ -834,23 +794,16 @@ impl fmt::Display for Sweep {
             for (kind, column) in &self.columns {
                 let (time_width, factor_width) =
                     (format!("{kind} time").len(), format!("{kind} factor").len());
-                let (time, factor) = match column {
-                    Column::Times(t) => (
-                        seconds(t[w]),
-                        format!("{:.2}x", t[0].as_secs_f64() / t[w].as_secs_f64()),
-                    ),
-                    Column::Unavailable(_) => ("n/a".into(), "n/a".into()),
-                };
+                let t = &column.0;
+                let (time, factor) = (
+                    seconds(t[w]),
+                    format!("{:.2}x", t[0].as_secs_f64() / t[w].as_secs_f64()),
+                );
                 line += &format!(" {time:>time_width$} | {factor:>factor_width$} |");
             }
             writeln!(f, "{line}")?;
         }
         writeln!(f)?;
-        for (kind, column) in &self.columns {
-            if let Column::Unavailable(why) = column {
-                writeln!(f, "{kind}: n/a, {why}.")?;
-            }
-        }
         write!(
             f,
             "Every run returned the sequential run's {} results.",
@@ -907,10 +860,6 @@ pub fn main<W: Workload>(name: &'static str, about: &'static str, workload: W) {
     };
     if let Err(e) = outcome {
         eprintln!("{name}: {e}");
-        std::process::exit(if matches!(e, DemoError::NoProcessPool) {
-            2
-        } else {
-            1
-        });
+        std::process::exit(1);
     }
 }
