@@ -115,7 +115,10 @@ fn respawn_latency() {
 }
 
 fn cpython() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/cpython_process_pool.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/cpython_process_pool.py"
+    );
     match std::process::Command::new("python3").arg(script).output() {
         Ok(out) if out.status.success() => print!("{}", String::from_utf8_lossy(&out.stdout)),
         Ok(out) => println!(

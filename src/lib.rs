@@ -138,6 +138,8 @@ mod future;
 mod identity;
 mod map;
 mod map_unordered;
+#[cfg(feature = "mpi")]
+mod mpi_pool;
 mod panic;
 mod process_pool;
 mod sync;
@@ -145,6 +147,8 @@ mod thread_pool;
 mod wait;
 
 pub use crate::as_completed::{as_completed, AsCompleted};
+#[cfg(feature = "mpi")]
+pub use crate::error::MpiPoolError;
 pub use crate::error::{
     BrokenExecutor, FutureError, InvalidArgument, InvalidStateError, PanicLocation,
     ProcessPoolError, SubmitError, TimeoutError, WorkerExit,
@@ -153,6 +157,8 @@ pub use crate::executor::{Executor, MapOptions, Payload};
 pub use crate::future::{Await, AwaitRef, Future, FutureState};
 pub use crate::map::Map;
 pub use crate::map_unordered::MapUnordered;
+#[cfg(feature = "mpi")]
+pub use crate::mpi_pool::{MpiPoolBuilder, MpiPoolExecutor};
 pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor};
 pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};
