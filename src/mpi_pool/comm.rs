@@ -9,7 +9,7 @@
 //! deadlock against a large result coming the other way), keeps about 1 ms of estimated work
 //! queued per rank, and polls for results with `MPI_Improbe`. With nothing in flight it
 //! sleeps on the condition variable (no CPU); with tasks in flight it backs off from a short
-//! spin to sleeps doubling from 1 µs to 250 µs (1 ms once no result came for 100 ms), waking
+//! spin to sleeps doubling from 1 µs to 250 µs (500 µs once no result came for 100 ms), waking
 //! at once for new work. (Open MPI's
 //! blocking receive would spin a core for the whole wait instead.)
 

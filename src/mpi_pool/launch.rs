@@ -59,9 +59,12 @@ extern "C" fn at_exit() {
 }
 
 /// The wait between polls of an idle MPI loop: a short spin, then sleeps that double from 1 µs
-/// up to `cap`, and up to [`LONG_CAP`] once nothing happened for [`PATIENCE`]. Open MPI's
-/// blocking calls spin a core, so loops poll; this keeps a busy stream at µs latency and an
-/// idle rank near zero CPU.
+/// up to `cap`, and up to [`LONG_CAP`] once nothing happened for [`PATIENCE`]; every wake-up
+/// polls [`BURST`] times before sleeping again (Open MPI often needs more than one progress
+/// call to surface a message that arrived during a sleep: with one poll per wake-up, a task
+/// sent to a rank idle for a while took two or three sleeps to be seen). Open MPI's blocking
+/// calls spin a core, so loops poll; this keeps a busy stream at µs latency and an idle rank
+/// near zero CPU.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     polls: u32,
@@ -72,8 +75,11 @@ pub(crate) struct Backoff {
 
 /// How long a loop stays at its short cap before it sleeps [`LONG_CAP`] between polls.
 pub(crate) const PATIENCE: Duration = Duration::from_millis(100);
-/// The sleep between polls of a loop idle for longer than [`PATIENCE`] (mpi4py's fixed one).
-pub(crate) const LONG_CAP: Duration = Duration::from_millis(1);
+/// The sleep between polls of a loop idle for longer than [`PATIENCE`] (mpi4py sleeps 1 ms
+/// between polls, from the first one on).
+pub(crate) const LONG_CAP: Duration = Duration::from_micros(500);
+/// Polls after each sleep before the next sleep.
+const BURST: u32 = 3;
 
 /// Polls answered by a spin hint before the first sleep.
 const SPIN_POLLS: u32 = 50;
@@ -109,6 +115,7 @@ impl Backoff {
             self.cap
         };
         self.sleep = (self.sleep * 2).clamp(Duration::from_micros(1), cap);
+        self.polls = SPIN_POLLS - BURST;
         self.sleep
     }
 }
@@ -133,8 +140,15 @@ mod tests {
         for _ in 0..SPIN_POLLS {
             assert_eq!(b.next(), Duration::ZERO);
         }
-        let steps: Vec<u128> = (0..6).map(|_| b.next().as_micros()).collect();
-        assert_eq!(steps, [1, 2, 4, 8, 8, 8]);
+        let mut steps = Vec::new();
+        for _ in 0..5 {
+            steps.push(b.next().as_micros());
+            // A burst of polls follows each sleep.
+            for _ in 0..BURST {
+                assert_eq!(b.next(), Duration::ZERO);
+            }
+        }
+        assert_eq!(steps, [1, 2, 4, 8, 8]);
         b.reset();
         assert_eq!(b.next(), Duration::ZERO);
     }

@@ -13,8 +13,8 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 /// The longest a rank idle for less than `PATIENCE` (100 ms) sleeps between polls: what a task
-/// sent to it waits at worst before the rank sees it. After that the rank polls every 1 ms
-/// (mpi4py's fixed back-off, from the first poll on).
+/// sent to it waits at worst before the rank sees it. After that the rank polls every 500 µs
+/// (mpi4py: every 1 ms, from the first poll on).
 const IDLE_CAP: Duration = Duration::from_micros(250);
 
 /// Results of a batch of tasks go back at least this often while the batch runs.
