@@ -7,7 +7,7 @@
 //! through a condition variable (at most one notification per sleep). It sends each rank a
 //! batch of `Task` frames as one non-blocking message (`MPI_Isend`, so a large task can never
 //! deadlock against a large result coming the other way), keeps about 1 ms of estimated work
-//! queued per rank, and polls for results with `MPI_Improbe`. With nothing in flight it
+//! queued per rank (long tasks: one, plus one waiting while there is a backlog), and polls for results with `MPI_Improbe`. With nothing in flight it
 //! sleeps on the condition variable (no CPU); with tasks in flight it backs off from a short
 //! spin to sleeps doubling from 1 µs to 250 µs (500 µs once no result came for 100 ms), waking
 //! at once for new work. (Open MPI's
@@ -315,10 +315,14 @@ struct Rank {
 }
 
 impl Rank {
-    fn depth(&self) -> usize {
+    /// Tasks this rank may hold (running + queued). Long tasks go one at a time unless more
+    /// tasks wait than there are ranks (a `backlog`): then one more waits at each rank, which
+    /// hides the MPI hand-off between two tasks (measured ~1 ms here) without making a task
+    /// wait behind a long one while another rank has nothing to do.
+    fn depth(&self, backlog: bool) -> usize {
         match self.avg_task {
             None => 2,
-            Some(avg) if avg >= AHEAD => 1,
+            Some(avg) if avg >= AHEAD => 1 + usize::from(backlog),
             Some(avg) => {
                 let fit = AHEAD.as_nanos() / avg.as_nanos().max(1);
                 (fit as usize).clamp(2, MAX_DEPTH)
@@ -326,8 +330,8 @@ impl Rank {
         }
     }
 
-    fn free(&self) -> usize {
-        self.depth().saturating_sub(self.in_flight.len())
+    fn free(&self, backlog: bool) -> usize {
+        self.depth(backlog).saturating_sub(self.in_flight.len())
     }
 }
 
@@ -443,7 +447,8 @@ impl Comm {
         };
         let mut moved = false;
         loop {
-            let room: usize = self.ranks.iter().map(Rank::free).sum();
+            let backlog = session.state.lock().queue.len() > self.ranks.len();
+            let room: usize = self.ranks.iter().map(|r| r.free(backlog)).sum();
             if room == 0 {
                 return moved;
             }
@@ -462,7 +467,7 @@ impl Comm {
                 let rank = self
                     .ranks
                     .iter_mut()
-                    .filter(|r| r.free() > 0)
+                    .filter(|r| r.free(backlog) > 0)
                     .min_by_key(|r| r.in_flight.len())
                     .expect("no more tasks taken than there are free slots");
                 let id = self.next_id;
