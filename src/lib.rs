@@ -76,6 +76,24 @@
 //! send them to another process. On a concrete [`ThreadPoolExecutor`] the inherent methods take
 //! any closure and any `Send` value.
 //!
+//! # Which executor?
+//!
+//! - [`ThreadPoolExecutor`]: I/O-bound work, or work that needs capturing closures, borrowed or
+//!   non-serde values; the cheapest per task.
+//! - [`ProcessPoolExecutor`]: CPU-bound work on one machine; a worker that dies fails only its
+//!   task and is replaced; per-task time limits.
+//! - `MpiPoolExecutor` (cargo feature `mpi`, needs an MPI library such as Debian's
+//!   `libopenmpi-dev`): the workers are the other ranks of an MPI job, on one machine or many.
+//!   Launch the program as `mpirun -n N ./app`: rank 0 runs `main`, the crate's entry hook makes
+//!   ranks 1..N-1 serve tasks before `main` (no line needed), every rank proves it runs rank 0's
+//!   executable, and rank 0 releases them when it exits. A panic is that future's error; a
+//!   rank that dies makes `mpirun` end the whole job (MPI has no fault tolerance here), so
+//!   nothing hangs. The README's "Across machines" section has the commands, the failure
+//!   messages and the figures.
+//!
+//! All three implement [`Executor`] and return the same [`Future`], so [`as_completed`] and
+//! [`wait`] take their futures mixed.
+//!
 //! # Beyond Python: `.await`, scoped tasks, `map_unordered`
 //!
 //! - **`.await` a [`Future`]** from any async runtime: `future.await` moves the value out
