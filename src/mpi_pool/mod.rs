@@ -52,6 +52,9 @@ const TAG: mpi::Tag = 0x4346;
 ///   new one waits for it). Done-callbacks run on rank 0's communication thread.
 /// - **At exit** rank 0 lets running tasks finish, tells the ranks to exit and finalizes MPI,
 ///   so the job ends cleanly when `main` returns or calls `process::exit`.
+/// - **The feature claims the job**: with `mpi` on, every rank but 0 of any `mpirun` launch of
+///   the program serves this pool, and the crate owns MPI's initialization; a program that
+///   also uses MPI directly should not enable the feature.
 ///
 /// ```no_run
 /// // mpirun --oversubscribe -n 3 target/release/examples/app
