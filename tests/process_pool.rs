@@ -110,6 +110,10 @@ fn set_env((name, value): (String, String)) {
     std::env::set_var(name, value);
 }
 
+fn unset_env(name: String) {
+    std::env::remove_var(name);
+}
+
 fn failing_init(_: ()) {
     panic!("error in initializer");
 }
@@ -149,6 +153,34 @@ impl<'de> Deserialize<'de> for Undecodable {
             "Undecodable refuses to deserialize",
         ))
     }
+}
+
+/// Ends the worker process from inside serde: `exit(5)` when decoded, `abort()` when encoded.
+#[derive(Debug, Clone)]
+struct Lethal;
+
+impl Serialize for Lethal {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if std::env::var_os("CF_IN_PARENT").is_none() {
+            std::process::abort();
+        }
+        s.serialize_u8(0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lethal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let _ = u8::deserialize(d)?;
+        std::process::exit(5)
+    }
+}
+
+fn take_lethal(_: Lethal) -> u32 {
+    1
+}
+
+fn make_lethal(_: ()) -> Lethal {
+    Lethal
 }
 
 fn make_unencodable(_: ()) -> Unencodable {
@@ -722,6 +754,38 @@ fn serialization_failures_fail_only_their_future() {
                 assert!(matches!(r, Err(FutureError::Serialization(_))), "{r:?}");
             }
         }
+    });
+}
+
+/// M2/M4/M8: the worker dies while decoding the argument or encoding the result: that task
+/// fails with the exit status or signal, and the pool goes on.
+#[test]
+fn a_worker_dying_inside_serde_fails_only_that_task() {
+    // The parent encodes `Lethal` arguments; only workers (which lack this variable) abort.
+    std::env::set_var("CF_IN_PARENT", "1");
+    let p = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .initializer(unset_env, "CF_IN_PARENT".to_string())
+        .build()
+        .unwrap();
+    with_pool(p, |p, _| {
+        assert_died(
+            p.submit(take_lethal, Lethal)
+                .unwrap()
+                .into_result()
+                .unwrap_err(),
+            Some(5),
+            None,
+        );
+        assert_died(
+            p.submit(make_lethal, ())
+                .unwrap()
+                .into_result()
+                .unwrap_err(),
+            None,
+            Some(libc::SIGABRT),
+        );
+        assert_eq!(p.submit(double, 2).unwrap().into_result(), Ok(4));
     });
 }
 
