@@ -7,9 +7,9 @@
 //! mpirun --oversubscribe -n 3 target/release/examples/mpi_sha process     # the process pool, 2 workers
 //! ```
 //!
-//! The same function through either pool: the executor line is the only difference. (The
-//! `sha_futures --executor mpi` arm belongs to the `cpu-demos` examples; this one stands in
-//! until they are merged.)
+//! The same function through either pool: the executor line is the only difference. The book's
+//! demo itself runs on MPI as `sha_futures --executor mpi`; this one is dependency-free (its
+//! SHA-256 is `support/sha_job.rs`, shared with `mpi_bench`) and compares the two pools.
 
 #[path = "support/sha_job.rs"]
 mod sha_job;
