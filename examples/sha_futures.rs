@@ -6,6 +6,8 @@
 //! cargo run --release --example sha_futures -- --workers 1        # one worker
 //! cargo run --release --example sha_futures -- --sweep            # the book's Table 17-1
 //! cargo run --release --example sha_futures -- --executor process # the same on worker processes
+//! cargo build --release --features mpi --example sha_futures       # the MPI pool:
+//! mpirun --oversubscribe -n 3 target/release/examples/sha_futures --executor mpi
 //! ```
 //!
 //! The book's Table 17-1 (Python 3.4, `ProcessPoolExecutor`, quad-core Core i7): 22.66 s with

@@ -267,6 +267,56 @@ pub enum ProcessPoolError {
     Setup(String),
 }
 
+/// Why an [`MpiPoolExecutor`](crate::MpiPoolExecutor) could not be created (feature `mpi`).
+///
+/// ```
+/// use concurrent_futures::{MpiPoolError, MpiPoolExecutor};
+/// // Not started by `mpirun`: there are no ranks to run tasks on.
+/// # if MpiPoolExecutor::rank().is_none() {
+/// let err = MpiPoolExecutor::new().unwrap_err();
+/// assert_eq!(err, MpiPoolError::NotLaunched);
+/// # }
+/// ```
+#[cfg(feature = "mpi")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum MpiPoolError {
+    /// The process was not started by `mpirun`/`mpiexec` (no rank in its environment), so
+    /// there are no worker ranks.
+    #[error(
+        "not launched by mpirun: start the program as `mpirun -n N ./app` (N >= 2); \
+         rank 0 runs main, ranks 1..N-1 run the tasks"
+    )]
+    NotLaunched,
+    /// The job has a single rank: nothing can run the tasks.
+    #[error("the MPI job has only rank 0; start it with `mpirun -n N` and N >= 2")]
+    NoWorkers,
+    /// Only rank 0 owns the pool (this is a task running on a worker rank).
+    #[error("only rank 0 can create an MpiPoolExecutor; this is rank {0}")]
+    NotRankZero(u32),
+    /// Another `MpiPoolExecutor` of this process is open (not shut down): the worker ranks
+    /// serve one executor at a time.
+    #[error("another MpiPoolExecutor is still open; shut it down (or drop it) first")]
+    Busy,
+    /// A worker rank runs a different executable image (or protocol) than rank 0 and refused
+    /// to resolve any function.
+    #[error("MPI rank {rank} refused the handshake: {reason}")]
+    ImageMismatch {
+        /// The refusing rank.
+        rank: u32,
+        /// Its explanation (both image identities).
+        reason: String,
+    },
+    /// The worker entry hook did not run in this executable (see
+    /// [`ProcessPoolError::MissingEntryHook`]).
+    #[error("the concurrent-futures entry hook did not run in this executable")]
+    MissingEntryHook,
+    /// MPI could not be initialized, or this process's identity or initializer could not be
+    /// prepared.
+    #[error("could not set up the MPI pool: {0}")]
+    Setup(String),
+}
+
 /// A future was completed twice, or completed after it was cancelled (Python's
 /// `InvalidStateError`). The message names the state and the future.
 ///

@@ -113,6 +113,15 @@
 //! work unchanged. Each worker checks that it runs the parent's exact executable image before it
 //! resolves any function. Details: `src/process_pool/README.md`.
 //!
+//! **Across machines.** `MpiPoolExecutor` (cargo feature `mpi`, needs an MPI library such as
+//! Debian's `libopenmpi-dev`) runs tasks on the other ranks of an MPI job, on one machine or
+//! many, through the same trait and the same [`Future`]. Launch the program as
+//! `mpirun -n N ./app`: rank 0 runs `main`, the same entry hook makes ranks 1..N-1 serve tasks
+//! before `main` (no line needed), every rank proves it runs rank 0's executable, and rank 0
+//! releases them when it exits. A panic is that future's error; a rank that dies makes `mpirun`
+//! end the whole job (no fault tolerance), so nothing hangs. The README's "Across machines"
+//! section has the commands, the failure messages and the figures.
+//!
 //! # Beyond Python: `.await`, scoped tasks, `map_unordered`
 //!
 //! - **`.await` a [`Future`]** from any async runtime: `future.await` moves the value out
@@ -175,6 +184,8 @@ mod future;
 mod identity;
 mod map;
 mod map_unordered;
+#[cfg(feature = "mpi")]
+mod mpi_pool;
 mod panic;
 mod process_pool;
 mod sync;
@@ -182,6 +193,8 @@ mod thread_pool;
 mod wait;
 
 pub use crate::as_completed::{as_completed, AsCompleted};
+#[cfg(feature = "mpi")]
+pub use crate::error::MpiPoolError;
 pub use crate::error::{
     BrokenExecutor, FutureError, InvalidArgument, InvalidStateError, PanicLocation,
     ProcessPoolError, SubmitError, TimeoutError, WorkerExit,
@@ -190,6 +203,8 @@ pub use crate::executor::{Executor, MapOptions, Payload};
 pub use crate::future::{Await, AwaitRef, Future, FutureState};
 pub use crate::map::Map;
 pub use crate::map_unordered::MapUnordered;
+#[cfg(feature = "mpi")]
+pub use crate::mpi_pool::{MpiPoolBuilder, MpiPoolExecutor};
 pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor};
 pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};

@@ -590,6 +590,10 @@ pub enum Kind {
     Thread,
     /// The process pool (ProcessPoolExecutor).
     Process,
+    /// The other ranks of an MPI job (MpiPoolExecutor; feature `mpi`, run under `mpirun -n N`,
+    /// which sets the worker count: N - 1).
+    #[cfg(feature = "mpi")]
+    Mpi,
 }
 
 impl fmt::Display for Kind {
@@ -597,6 +601,8 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Self::Thread => "thread",
             Self::Process => "process",
+            #[cfg(feature = "mpi")]
+            Self::Mpi => "mpi",
         })
     }
 }
@@ -631,6 +637,8 @@ pub fn timed_run<W: Workload>(
         // The executor choice is this one line; everything else is the same code.
         Kind::Thread => run_pool(cf::ThreadPoolExecutor::new(workers), workload, on_result)?,
         Kind::Process => run_pool(cf::ProcessPoolExecutor::new(workers), workload, on_result)?,
+        #[cfg(feature = "mpi")]
+        Kind::Mpi => run_pool(cf::MpiPoolExecutor::new(), workload, on_result)?,
     };
     Ok((start.elapsed(), results))
 }

@@ -506,6 +506,34 @@ impl FrameBuffer {
     }
 }
 
+/// The frame bodies of a message that holds whole frames back to back (the MPI transport
+/// sends each batch of frames as one message). A length over [`MAX_FRAME`] or a frame cut
+/// short is an error.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+pub(crate) fn split_frames(mut message: &[u8]) -> impl Iterator<Item = Result<&[u8], FrameError>> {
+    std::iter::from_fn(move || {
+        if message.is_empty() {
+            return None;
+        }
+        if message.len() < 4 {
+            message = &[];
+            return Some(Err(FrameError::Truncated("length")));
+        }
+        let len = u32::from_le_bytes([message[0], message[1], message[2], message[3]]) as usize;
+        if len > MAX_FRAME {
+            message = &[];
+            return Some(Err(FrameError::TooLarge(len)));
+        }
+        if message.len() < 4 + len {
+            message = &[];
+            return Some(Err(FrameError::Truncated("frame body")));
+        }
+        let (body, rest) = message[4..].split_at(len);
+        message = rest;
+        Some(Ok(body))
+    })
+}
+
 impl fmt::Debug for FrameBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FrameBuffer")
@@ -627,6 +655,20 @@ mod tests {
             assert_eq!(seen, 8);
             assert_eq!(fb.pending(), 0);
         }
+    }
+
+    #[test]
+    fn split_frames_walks_a_message_of_frames() {
+        let all = frames_from_worker();
+        let message = all.concat();
+        let bodies: Vec<&[u8]> = split_frames(&message).map(Result::unwrap).collect();
+        assert_eq!(bodies.len(), all.len());
+        for (body, frame) in bodies.iter().zip(&all) {
+            assert_eq!(*body, &frame[4..]);
+        }
+        let cut = &message[..message.len() - 1];
+        assert!(split_frames(cut).any(|r| r.is_err()));
+        assert_eq!(split_frames(&[]).count(), 0);
     }
 
     #[test]

@@ -710,7 +710,7 @@ fn pop_front(
     }
 }
 
-fn error_of(failure: frame::Failure) -> FutureError {
+pub(crate) fn error_of(failure: frame::Failure) -> FutureError {
     match failure {
         frame::Failure::Panicked { message, location } => FutureError::Panicked {
             message,

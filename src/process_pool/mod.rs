@@ -4,11 +4,11 @@
 //! The design (entry hook, how functions are named across the boundary, the wire format, the
 //! manager, what each failure does) is described in `README.md` beside this file.
 
-mod frame;
-mod image;
-mod manager;
-mod task;
-mod worker;
+pub(crate) mod frame;
+pub(crate) mod image;
+pub(crate) mod manager;
+pub(crate) mod task;
+pub(crate) mod worker;
 
 use self::manager::{Config, Manager, Shared};
 use self::task::{Chunk, ChunkFeed, Single, Work};
@@ -504,7 +504,10 @@ fn submit_one<A: Payload, R: Payload>(
 }
 
 /// Encodes `arg` and wraps it in a `Task` frame.
-fn encode_task<A: Payload>(portable: image::Portable, arg: &A) -> Result<Vec<u8>, FutureError> {
+pub(crate) fn encode_task<A: Payload>(
+    portable: image::Portable,
+    arg: &A,
+) -> Result<Vec<u8>, FutureError> {
     let bytes = postcard::to_allocvec(arg).map_err(|e| {
         let ty = std::any::type_name::<A>();
         FutureError::Serialization(format!("cannot encode the argument ({ty}): {e}"))

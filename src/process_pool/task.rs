@@ -7,15 +7,15 @@ use crate::future::{Future, Promise};
 use std::collections::VecDeque;
 
 /// A task waiting for a worker: the `Task` frame (id patched at dispatch) and its futures.
-pub(super) struct Work {
-    pub(super) frame: Vec<u8>,
-    pub(super) job: Box<dyn Job>,
+pub(crate) struct Work {
+    pub(crate) frame: Vec<u8>,
+    pub(crate) job: Box<dyn Job>,
     /// Already marked running: sent to a worker that died before starting it, and requeued.
-    pub(super) started: bool,
+    pub(crate) started: bool,
 }
 
 impl Work {
-    pub(super) fn new(frame: Vec<u8>, job: Box<dyn Job>) -> Self {
+    pub(crate) fn new(frame: Vec<u8>, job: Box<dyn Job>) -> Self {
         Work {
             frame,
             job,
@@ -25,7 +25,7 @@ impl Work {
 }
 
 /// The type-erased completion side of a task, so one manager serves every result type.
-pub(super) trait Job: Send {
+pub(crate) trait Job: Send {
     /// Marks the future(s) running as the task is sent to a worker (after which `cancel` fails,
     /// as in Python); `false` if everything was cancelled, so the task is dropped unsent.
     fn start(&self) -> bool;
@@ -39,8 +39,8 @@ pub(super) trait Job: Send {
 }
 
 /// One `submit`: one future.
-pub(super) struct Single<R> {
-    pub(super) promise: Promise<R>,
+pub(crate) struct Single<R> {
+    pub(crate) promise: Promise<R>,
 }
 
 impl<R: Payload> Job for Single<R> {
@@ -64,8 +64,8 @@ impl<R: Payload> Job for Single<R> {
 }
 
 /// One `map` chunk: a future per item, each completed from its own outcome.
-pub(super) struct Chunk<R> {
-    pub(super) items: Vec<Promise<R>>,
+pub(crate) struct Chunk<R> {
+    pub(crate) items: Vec<Promise<R>>,
 }
 
 impl<R: Payload> Job for Chunk<R> {
@@ -112,12 +112,12 @@ impl<R: Payload> Job for Chunk<R> {
 
 /// Feeds `map` one item future at a time while submitting the input `chunksize` items per
 /// task, so [`Map`](crate::Map) stays the one ordered iterator for every executor.
-pub(super) struct ChunkFeed<I: Iterator, R, S> {
-    pub(super) items: I,
-    pub(super) chunksize: usize,
-    pub(super) ready: VecDeque<Future<R>>,
+pub(crate) struct ChunkFeed<I: Iterator, R, S> {
+    pub(crate) items: I,
+    pub(crate) chunksize: usize,
+    pub(crate) ready: VecDeque<Future<R>>,
     /// Submits one chunk (encoded by the caller's closure) and returns its item futures.
-    pub(super) submit: S,
+    pub(crate) submit: S,
 }
 
 impl<I, R, S> Iterator for ChunkFeed<I, R, S>

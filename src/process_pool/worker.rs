@@ -7,8 +7,8 @@
 //! user's `main`, a test harness or a bench harness never runs in a worker, and no line in
 //! `main` is needed.
 
-use super::frame::{Failure, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
-use super::image::{self, ImageId};
+use super::frame::{Call, Failure, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
+use super::image::{self, ImageId, Verified};
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd};
@@ -32,6 +32,9 @@ pub(crate) fn hook_ran() -> bool {
 fn entry_hook() {
     HOOK_RAN.store(true, Ordering::Relaxed);
     let Some(value) = std::env::var_os(WORKER_ENV) else {
+        // Not a process-pool worker: under `mpirun`, ranks other than 0 serve here instead.
+        #[cfg(feature = "mpi")]
+        crate::mpi_pool::entry_hook();
         return;
     };
     // Tasks that start this same program as a child process must get an ordinary process,
@@ -134,6 +137,79 @@ fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error 
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+/// Answers the parent's `Hello` (shared with the MPI transport): checks the protocol and the
+/// executable image, then runs the initializer. Encodes `Ready`, `Refused` or `InitFailed` into
+/// `out`, and returns the proof of a matching image only with `Ready`.
+pub(crate) fn greet(
+    protocol: u32,
+    parent_image: &[u8],
+    initializer: Option<Call<'_>>,
+    out: &mut Vec<u8>,
+) -> Option<Verified> {
+    if protocol != PROTOCOL {
+        let reason = format!("protocol {protocol} from the parent, {PROTOCOL} here");
+        FromWorker::Refused(&reason).encode(out);
+        return None;
+    }
+    // Nothing the parent names is resolved before this check passes.
+    let verified = match ImageId::check(parent_image) {
+        Ok(v) => v,
+        Err(reason) => {
+            FromWorker::Refused(&reason).encode(out);
+            return None;
+        }
+    };
+    if let Some(init) = initializer {
+        let mut sink = Vec::new();
+        let ran = image::run(
+            &verified,
+            init.trampoline,
+            init.function,
+            init.input,
+            &mut sink,
+        );
+        if let Err(failure) = ran {
+            let message = match failure {
+                Failure::Panicked { message, .. } => message,
+                Failure::DecodeArgument(m) | Failure::EncodeResult(m) => m,
+            };
+            FromWorker::InitFailed(&message).encode(out);
+            return None;
+        }
+    }
+    FromWorker::Ready {
+        pid: std::process::id(),
+    }
+    .encode(out);
+    Some(verified)
+}
+
+/// Runs one `Task` and encodes its `Done` or `Failed` frame into `out` (shared with the MPI
+/// transport); `scratch` is reused for the result bytes.
+pub(crate) fn run_task(
+    verified: &Verified,
+    id: u64,
+    call: Call<'_>,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
+    scratch.clear();
+    match image::run(
+        verified,
+        call.trampoline,
+        call.function,
+        call.input,
+        scratch,
+    ) {
+        Ok(()) => FromWorker::Done {
+            id,
+            output: scratch,
+        }
+        .encode(out),
+        Err(failure) => FromWorker::Failed { id, failure }.encode(out),
+    }
+}
+
 fn serve() -> io::Result<()> {
     let mut conn = Conn {
         stream: take_socket()?,
@@ -149,46 +225,12 @@ fn serve() -> io::Result<()> {
             image: parent_image,
             max_tasks,
             initializer,
-        } => {
-            if protocol != PROTOCOL {
-                let reason = format!("protocol {protocol} from the parent, {PROTOCOL} here");
-                FromWorker::Refused(&reason).encode(&mut conn.out);
-                return conn.flush();
-            }
-            // Nothing the parent names is resolved before this check passes.
-            let verified = match ImageId::check(parent_image) {
-                Ok(v) => v,
-                Err(reason) => {
-                    FromWorker::Refused(&reason).encode(&mut conn.out);
-                    return conn.flush();
-                }
-            };
-            if let Some(init) = initializer {
-                let mut sink = Vec::new();
-                let ran = image::run(
-                    &verified,
-                    init.trampoline,
-                    init.function,
-                    init.input,
-                    &mut sink,
-                );
-                if let Err(failure) = ran {
-                    let message = match failure {
-                        Failure::Panicked { message, .. } => message,
-                        Failure::DecodeArgument(m) | Failure::EncodeResult(m) => m,
-                    };
-                    FromWorker::InitFailed(&message).encode(&mut conn.out);
-                    return conn.flush();
-                }
-            }
-            (verified, max_tasks)
-        }
+        } => match greet(protocol, parent_image, initializer, &mut conn.out) {
+            Some(verified) => (verified, max_tasks),
+            None => return conn.flush(),
+        },
         other => return Err(invalid(format!("expected the handshake, got {other:?}"))),
     };
-    FromWorker::Ready {
-        pid: std::process::id(),
-    }
-    .encode(&mut conn.out);
     let mut done = 0u64;
     let mut output = Vec::new();
     loop {
@@ -200,22 +242,7 @@ fn serve() -> io::Result<()> {
             ToWorker::Task { id, call } => (id, call),
             other => return Err(invalid(format!("unexpected frame {other:?}"))),
         };
-        output.clear();
-        let ran = image::run(
-            &verified,
-            call.trampoline,
-            call.function,
-            call.input,
-            &mut output,
-        );
-        match ran {
-            Ok(()) => FromWorker::Done {
-                id,
-                output: &output,
-            }
-            .encode(&mut conn.out),
-            Err(failure) => FromWorker::Failed { id, failure }.encode(&mut conn.out),
-        }
+        run_task(&verified, id, call, &mut output, &mut conn.out);
         // What the task printed goes out now, not whenever the buffer fills.
         let _ = io::stdout().flush();
         done += 1;

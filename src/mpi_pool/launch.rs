@@ -1,0 +1,163 @@
+//! Which role this process plays under `mpirun`, decided by the crate's entry hook before `main`,
+//! and the idle back-off every MPI loop uses.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Set by the entry hook in every rank's environment, so that processes a rank starts (a task's
+/// `Command`, a process pool's workers) are ordinary processes, not more ranks.
+pub(crate) const RANK_MARKER: &str = "CONCURRENT_FUTURES_MPI_RANK";
+
+/// Where launchers put the rank: Open MPI, PMIx (Open MPI 5, Slurm), MPICH's Hydra, MVAPICH2.
+const RANK_VARS: [&str; 4] = [
+    "OMPI_COMM_WORLD_RANK",
+    "PMIX_RANK",
+    "PMI_RANK",
+    "MV2_COMM_WORLD_RANK",
+];
+
+/// This process's rank if `mpirun` started it (set once, by the entry hook).
+static RANK: OnceLock<u32> = OnceLock::new();
+
+/// The rank `mpirun` gave this process, if it gave one.
+pub(crate) fn rank() -> Option<u32> {
+    RANK.get().copied()
+}
+
+/// The MPI half of the entry hook (see `process_pool/worker.rs`), run before `main` while the
+/// process has one thread. On rank 0 it records the rank and arranges for the worker ranks to
+/// be released at exit; on the other ranks it never returns: they serve tasks, then exit.
+pub(crate) fn entry_hook() {
+    if std::env::var_os(RANK_MARKER).is_some() {
+        // Started by a rank (a task's child process): an ordinary process.
+        return;
+    }
+    let Some(rank) = RANK_VARS
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.trim().parse::<u32>().ok())
+    else {
+        return;
+    };
+    // Constructors run before any thread exists, so editing the environment races with nobody.
+    std::env::set_var(RANK_MARKER, rank.to_string());
+    let _ = RANK.set(rank);
+    if rank == 0 {
+        // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds (it catches panics);
+        // registering it has no other precondition.
+        unsafe {
+            libc::atexit(at_exit);
+        }
+        return;
+    }
+    super::serve::serve_rank(rank)
+}
+
+/// Rank 0's exit: lets every in-flight task finish, tells the worker ranks to exit, and
+/// finalizes MPI, so `mpirun` sees a clean job.
+extern "C" fn at_exit() {
+    let _ = std::panic::catch_unwind(super::comm::release_workers_at_exit);
+}
+
+/// The wait between polls of an idle MPI loop: a short spin, then sleeps that double from 1 µs
+/// up to `cap`, and up to [`LONG_CAP`] once nothing happened for [`PATIENCE`]; every wake-up
+/// polls [`BURST`] times before sleeping again (Open MPI often needs more than one progress
+/// call to surface a message that arrived during a sleep: with one poll per wake-up, a task
+/// sent to a rank idle for a while took two or three sleeps to be seen). Open MPI's blocking
+/// calls spin a core, so loops poll; this keeps a busy stream at µs latency and an idle rank
+/// near zero CPU.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    polls: u32,
+    sleep: Duration,
+    cap: Duration,
+    idle_since: Option<std::time::Instant>,
+}
+
+/// How long a loop stays at its short cap before it sleeps [`LONG_CAP`] between polls.
+pub(crate) const PATIENCE: Duration = Duration::from_millis(100);
+/// The sleep between polls of a loop idle for longer than [`PATIENCE`] (mpi4py sleeps 1 ms
+/// between polls, from the first one on).
+pub(crate) const LONG_CAP: Duration = Duration::from_micros(500);
+/// Polls after each sleep before the next sleep.
+const BURST: u32 = 3;
+
+/// Polls answered by a spin hint before the first sleep.
+const SPIN_POLLS: u32 = 50;
+
+impl Backoff {
+    pub(crate) fn new(cap: Duration) -> Self {
+        Backoff {
+            polls: 0,
+            sleep: Duration::ZERO,
+            cap,
+            idle_since: None,
+        }
+    }
+
+    /// Something happened: the next waits start short again.
+    pub(crate) fn reset(&mut self) {
+        self.polls = 0;
+        self.sleep = Duration::ZERO;
+        self.idle_since = None;
+    }
+
+    /// How long to wait before the next poll (zero while spinning).
+    pub(crate) fn next(&mut self) -> Duration {
+        if self.polls < SPIN_POLLS {
+            self.polls += 1;
+            std::hint::spin_loop();
+            return Duration::ZERO;
+        }
+        let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+        let cap = if since.elapsed() >= PATIENCE {
+            LONG_CAP
+        } else {
+            self.cap
+        };
+        self.sleep = (self.sleep * 2).clamp(Duration::from_micros(1), cap);
+        self.polls = SPIN_POLLS - BURST;
+        self.sleep
+    }
+}
+
+/// Asks Linux for µs-precise sleeps on this thread (the default 50 µs timer slack would make
+/// the first back-off steps all 50 µs).
+pub(crate) fn precise_sleeps() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain integer arguments; PR_SET_TIMERSLACK only changes this thread's slack.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_spins_then_doubles_up_to_its_cap() {
+        let mut b = Backoff::new(Duration::from_micros(8));
+        for _ in 0..SPIN_POLLS {
+            assert_eq!(b.next(), Duration::ZERO);
+        }
+        let mut steps = Vec::new();
+        for _ in 0..5 {
+            steps.push(b.next().as_micros());
+            // A burst of polls follows each sleep.
+            for _ in 0..BURST {
+                assert_eq!(b.next(), Duration::ZERO);
+            }
+        }
+        assert_eq!(steps, [1, 2, 4, 8, 8]);
+        b.reset();
+        assert_eq!(b.next(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_plain_test_process_is_no_rank() {
+        // `cargo test` does not run under mpirun.
+        if std::env::var_os("OMPI_COMM_WORLD_RANK").is_none() {
+            assert_eq!(rank(), None);
+        }
+    }
+}

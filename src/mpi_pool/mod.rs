@@ -1,0 +1,430 @@
+//! `MpiPoolExecutor` (feature `mpi`): the process pool's tasks, frames and function naming,
+//! carried by MPI messages between the ranks of one `mpirun` job instead of a local socket.
+//!
+//! - `launch`: the entry hook's MPI half (which rank this is), the idle back-off.
+//! - `serve`: ranks 1..N-1, the worker loop (before `main`).
+//! - `comm`: rank 0, the communication thread and the executor's shared state.
+
+mod comm;
+mod launch;
+mod serve;
+
+pub(crate) use self::launch::entry_hook;
+
+use self::comm::Shared;
+use crate::error::{FutureError, InvalidArgument, MpiPoolError, SubmitError};
+use crate::executor::{Executor, MapOptions, Payload};
+use crate::future::{Future, Promise};
+use crate::map::Map;
+use crate::process_pool::frame::{Call, ToWorker, PROTOCOL};
+use crate::process_pool::image::{self, ImageId};
+use crate::process_pool::task::{Chunk, ChunkFeed, Single, Work};
+use crate::process_pool::{encode_task, worker};
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+/// The MPI tag of every message between rank 0 and the worker ranks.
+const TAG: mpi::Tag = 0x4346;
+
+/// A pool whose workers are the other ranks of an MPI job (mpi4py's `MPIPoolExecutor`, in the
+/// `python -m mpi4py.futures` launch mode). Feature `mpi`.
+///
+/// Launch the program with `mpirun -n N ./app` (N >= 2). Rank 0 runs `main`, where this
+/// executor sends tasks to ranks 1..N-1; those ranks never run `main`: the crate's entry hook,
+/// which also starts process-pool workers, sees the rank `mpirun` put in their environment and
+/// makes them serve tasks until rank 0 exits. No line in `main` is needed.
+///
+/// - **Same API**: it implements [`Executor`] and returns the same [`Future`], so its futures
+///   mix with thread- and process-pool futures in [`as_completed`](crate::as_completed) and
+///   [`wait`](crate::wait). Functions are plain `fn`s, values are [`Payload`]s (serde), as for
+///   [`ProcessPoolExecutor`](crate::ProcessPoolExecutor), and they cross the same way:
+///   offsets in the executable plus a monomorphized trampoline, after every rank proved in a
+///   handshake that it runs the same executable image as rank 0 (a mismatch is
+///   [`MpiPoolError::ImageMismatch`] from [`build`](MpiPoolBuilder::build)).
+/// - **Failures**: a panic is that future's [`FutureError::Panicked`], and the rank serves on.
+///   A rank that *dies* (a signal, `abort`, `process::exit` in a task) is not survivable under
+///   MPI: `mpirun` notices, kills every rank including rank 0, and exits non-zero with a
+///   message naming the rank and the signal or exit status. Rank 0 never hangs on a dead
+///   rank, but its futures are not failed one by one either: the whole job ends.
+/// - **One at a time**: the worker ranks serve one executor at a time; building a second while
+///   the first is open is [`MpiPoolError::Busy`] (a shut-down one may still be finishing: the
+///   new one waits for it). Done-callbacks run on rank 0's communication thread.
+/// - **At exit** rank 0 lets running tasks finish, tells the ranks to exit and finalizes MPI,
+///   so the job ends cleanly when `main` returns or calls `process::exit`.
+/// - **The feature claims the job**: with `mpi` on, every rank but 0 of any `mpirun` launch of
+///   the program serves this pool, and the crate owns MPI's initialization; a program that
+///   also uses MPI directly should not enable the feature.
+///
+/// ```no_run
+/// // mpirun --oversubscribe -n 3 target/release/examples/app
+/// use concurrent_futures::{Executor, MpiPoolExecutor};
+///
+/// fn is_prime(n: u64) -> bool {
+///     n > 1 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+/// }
+///
+/// let pool = MpiPoolExecutor::new().unwrap();
+/// let primes: Vec<bool> = pool.map(is_prime, [2, 9, 97]).map(Result::unwrap).collect();
+/// assert_eq!(primes, [true, false, true]);
+/// ```
+pub struct MpiPoolExecutor {
+    shared: Arc<Shared>,
+}
+
+/// Configures an [`MpiPoolExecutor`] (Python's `initializer`/`initargs`). Feature `mpi`.
+///
+/// ```no_run
+/// use concurrent_futures::MpiPoolExecutor;
+/// fn setup(level: u8) { std::env::set_var("LEVEL", level.to_string()) }
+/// let pool = MpiPoolExecutor::builder().initializer(setup, 3).build().unwrap();
+/// # drop(pool);
+/// ```
+#[must_use]
+#[derive(Default)]
+pub struct MpiPoolBuilder {
+    initializer: Option<Result<(image::Portable, Vec<u8>), String>>,
+    bogus_image: bool,
+}
+
+impl fmt::Debug for MpiPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpiPoolBuilder")
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}
+
+impl MpiPoolBuilder {
+    /// Runs `init(arg)` on every worker rank before this executor's first task (Python's
+    /// `initializer` and `initargs`). If it panics on any rank, the executor is broken: every
+    /// submission fails with [`SubmitError::Broken`].
+    ///
+    /// ```no_run
+    /// use concurrent_futures::MpiPoolExecutor;
+    /// fn setup(level: u8) { std::env::set_var("LEVEL", level.to_string()) }
+    /// fn level(_: ()) -> String { std::env::var("LEVEL").unwrap() }
+    /// let pool = MpiPoolExecutor::builder().initializer(setup, 3).build().unwrap();
+    /// assert_eq!(pool.submit(level, ()).unwrap().result(None).unwrap(), "3");
+    /// ```
+    pub fn initializer<A: Payload>(mut self, init: fn(A), arg: A) -> Self {
+        let portable = image::portable(image::call_init::<A>, init as usize);
+        let encoded = portable.and_then(|p| {
+            postcard::to_allocvec(&arg)
+                .map(|bytes| (p, bytes))
+                .map_err(|e| format!("cannot encode the initializer's argument: {e}"))
+        });
+        self.initializer = Some(encoded);
+        self
+    }
+
+    /// Makes the handshake send an identity no executable has (tests of the refusal path).
+    #[doc(hidden)]
+    pub fn __bogus_image_for_tests(mut self) -> Self {
+        self.bogus_image = true;
+        self
+    }
+
+    /// Starts MPI on first use (on rank 0's communication thread) and shakes hands with every
+    /// worker rank; blocks until they all answered (and, if a previous executor was shut
+    /// down, until its last task finished).
+    ///
+    /// # Errors
+    ///
+    /// [`MpiPoolError::NotLaunched`] outside `mpirun`, [`MpiPoolError::NoWorkers`] with one
+    /// rank, [`MpiPoolError::NotRankZero`] in a task, [`MpiPoolError::Busy`] while another
+    /// executor is open, [`MpiPoolError::ImageMismatch`] if a rank runs another executable,
+    /// [`MpiPoolError::Setup`] if MPI or the initializer cannot be set up.
+    ///
+    /// ```
+    /// use concurrent_futures::{MpiPoolError, MpiPoolExecutor};
+    /// if MpiPoolExecutor::rank().is_none() {
+    ///     let err = MpiPoolExecutor::builder().build().unwrap_err();
+    ///     assert_eq!(err, MpiPoolError::NotLaunched);
+    /// }
+    /// ```
+    pub fn build(self) -> Result<MpiPoolExecutor, MpiPoolError> {
+        if !worker::hook_ran() {
+            return Err(MpiPoolError::MissingEntryHook);
+        }
+        match launch::rank() {
+            None => return Err(MpiPoolError::NotLaunched),
+            Some(0) => {}
+            Some(rank) => return Err(MpiPoolError::NotRankZero(rank)),
+        }
+        let initializer = self.initializer.transpose().map_err(MpiPoolError::Setup)?;
+        let image = if self.bogus_image {
+            ImageId::bogus().as_bytes().to_vec()
+        } else {
+            ImageId::current()
+                .map_err(MpiPoolError::Setup)?
+                .as_bytes()
+                .to_vec()
+        };
+        let mut hello = Vec::new();
+        ToWorker::Hello {
+            protocol: PROTOCOL,
+            image: &image,
+            max_tasks: 0,
+            initializer: initializer.as_ref().map(|(p, arg)| Call {
+                trampoline: p.trampoline,
+                function: p.function,
+                input: arg,
+            }),
+        }
+        .encode(&mut hello);
+        let shared = comm::runtime()?.open(hello)?;
+        Ok(MpiPoolExecutor { shared })
+    }
+}
+
+impl MpiPoolExecutor {
+    /// An executor on every worker rank of the job.
+    ///
+    /// # Errors
+    ///
+    /// As [`MpiPoolBuilder::build`].
+    ///
+    /// ```no_run
+    /// let pool = concurrent_futures::MpiPoolExecutor::new().unwrap();
+    /// println!("{} worker ranks", pool.max_workers());
+    /// ```
+    pub fn new() -> Result<Self, MpiPoolError> {
+        Self::builder().build()
+    }
+
+    /// A builder with Python's defaults.
+    ///
+    /// ```no_run
+    /// let pool = concurrent_futures::MpiPoolExecutor::builder().build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn builder() -> MpiPoolBuilder {
+        MpiPoolBuilder::default()
+    }
+
+    /// The MPI rank of the calling process if `mpirun` started it: `Some(0)` in `main`,
+    /// `Some(1..)` inside a task; `None` in an ordinary process (and in processes a rank
+    /// starts).
+    ///
+    /// ```
+    /// use concurrent_futures::MpiPoolExecutor;
+    /// match MpiPoolExecutor::rank() {
+    ///     None => println!("not under mpirun"),
+    ///     Some(rank) => println!("rank {rank}"),
+    /// }
+    /// ```
+    pub fn rank() -> Option<u32> {
+        launch::rank()
+    }
+
+    /// The number of worker ranks (the job's size minus rank 0).
+    ///
+    /// ```no_run
+    /// // mpirun -n 3 ./app
+    /// assert_eq!(concurrent_futures::MpiPoolExecutor::new().unwrap().max_workers(), 2);
+    /// ```
+    pub fn max_workers(&self) -> usize {
+        self.shared.workers()
+    }
+
+    /// Schedules `f(arg)` on a worker rank and returns its future (Python's `submit`).
+    ///
+    /// Does not block: the argument is encoded here and queued for the communication thread.
+    /// If it cannot be encoded, the future is returned already failed with
+    /// [`FutureError::Serialization`].
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] if the pool broke,
+    /// [`SubmitError::NotPortable`] if `f` is not linked into the executable.
+    ///
+    /// ```no_run
+    /// use concurrent_futures::MpiPoolExecutor;
+    /// fn shout(s: String) -> String { s.to_uppercase() }
+    /// let pool = MpiPoolExecutor::new().unwrap();
+    /// assert_eq!(pool.submit(shout, "br".to_string()).unwrap().result(None).unwrap(), "BR");
+    /// ```
+    pub fn submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        submit_one(&self.shared, f, arg)
+    }
+
+    /// `f` over every item on the worker ranks, results in input order (Python's `map`).
+    ///
+    /// ```no_run
+    /// use concurrent_futures::MpiPoolExecutor;
+    /// fn cube(n: i64) -> i64 { n * n * n }
+    /// let pool = MpiPoolExecutor::new().unwrap();
+    /// let cubes: Vec<i64> = pool.map(cube, 1..=3).map(Result::unwrap).collect();
+    /// assert_eq!(cubes, [1, 8, 27]);
+    /// ```
+    pub fn map<'a, I, R>(&self, f: fn(I::Item) -> R, items: I) -> Map<'a, R>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        match self.map_with(f, items, MapOptions::new()) {
+            Ok(map) => map,
+            Err(_) => unreachable!("default map options are valid"),
+        }
+    }
+
+    /// `f` over every item, results in input order, with Python's `timeout`, `chunksize` and
+    /// `buffersize`; as [`ProcessPoolExecutor::map_with`](crate::ProcessPoolExecutor::map_with)
+    /// (each item of a chunk is caught on its own).
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidArgument`] for `buffersize(0)` or `chunksize(0)`.
+    ///
+    /// ```no_run
+    /// use concurrent_futures::{MapOptions, MpiPoolExecutor};
+    /// fn inc(n: u32) -> u32 { n + 1 }
+    /// let pool = MpiPoolExecutor::new().unwrap();
+    /// let total: u32 = pool
+    ///     .map_with(inc, 0..1000, MapOptions::new().chunksize(100))
+    ///     .unwrap()
+    ///     .map(Result::unwrap)
+    ///     .sum();
+    /// assert_eq!(total, 500_500);
+    /// ```
+    pub fn map_with<'a, I, R>(
+        &self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, InvalidArgument>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        options.validate()?;
+        let shared = Arc::clone(&self.shared);
+        let chunksize = options.get_chunksize();
+        if chunksize == 1 {
+            let submit = move |item| submit_one(&shared, f, item);
+            return Ok(Map::new(items.into_iter(), submit, &options));
+        }
+        let portable = image::portable(image::call_chunk::<I::Item, R>, f as usize);
+        let feed = ChunkFeed {
+            items: items.into_iter(),
+            chunksize,
+            ready: VecDeque::new(),
+            submit: move |chunk: Vec<I::Item>| {
+                let portable = portable.clone().map_err(SubmitError::NotPortable)?;
+                submit_chunk::<I::Item, R>(&shared, portable, chunk)
+            },
+        };
+        let mut options = options;
+        if let Some(b) = options.get_buffersize() {
+            options = options.buffersize(b.saturating_mul(chunksize));
+        }
+        Ok(Map::new(feed, |f| f, &options))
+    }
+
+    /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
+    ///
+    /// With `cancel_futures`, every task not yet sent to a rank is cancelled. With `wait`,
+    /// blocks until every task not cancelled has finished. The worker ranks stay up for the
+    /// next executor; they exit when rank 0 does.
+    ///
+    /// ```no_run
+    /// use concurrent_futures::{MpiPoolExecutor, SubmitError};
+    /// fn id(n: u8) -> u8 { n }
+    /// let pool = MpiPoolExecutor::new().unwrap();
+    /// let f = pool.submit(id, 7).unwrap();
+    /// pool.shutdown(true, false);
+    /// assert_eq!(f.result(None), Ok(&7));
+    /// assert_eq!(pool.submit(id, 8).unwrap_err(), SubmitError::Shutdown);
+    /// ```
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.shared.shutdown(wait, cancel_futures);
+    }
+}
+
+fn submit_one<A: Payload, R: Payload>(
+    shared: &Shared,
+    f: fn(A) -> R,
+    arg: A,
+) -> Result<Future<R>, SubmitError> {
+    shared.check_open()?;
+    let portable =
+        image::portable(image::call_one::<A, R>, f as usize).map_err(SubmitError::NotPortable)?;
+    let (promise, future) = Promise::new();
+    match encode_task(portable, &arg) {
+        Ok(frame) => shared.enqueue(Work::new(frame, Box::new(Single { promise })))?,
+        Err(e) => promise.set(Err(e)),
+    }
+    Ok(future)
+}
+
+fn submit_chunk<A: Payload, R: Payload>(
+    shared: &Shared,
+    portable: image::Portable,
+    chunk: Vec<A>,
+) -> Result<Vec<Future<R>>, SubmitError> {
+    shared.check_open()?;
+    let (promises, futures): (Vec<Promise<R>>, Vec<Future<R>>) =
+        (0..chunk.len()).map(|_| Promise::new()).unzip();
+    match encode_task(portable, &chunk) {
+        Ok(frame) => shared.enqueue(Work::new(frame, Box::new(Chunk { items: promises })))?,
+        Err(e) => {
+            for p in promises {
+                p.set(Err::<R, FutureError>(e.clone()));
+            }
+        }
+    }
+    Ok(futures)
+}
+
+impl Executor for MpiPoolExecutor {
+    fn submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        MpiPoolExecutor::submit(self, f, arg)
+    }
+
+    fn map_with<'a, I, R>(
+        &self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<Map<'a, R>, InvalidArgument>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        MpiPoolExecutor::map_with(self, f, items, options)
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        MpiPoolExecutor::shutdown(self, wait, cancel_futures);
+    }
+}
+
+impl Drop for MpiPoolExecutor {
+    fn drop(&mut self) {
+        self.shared.shutdown(true, false);
+    }
+}
+
+impl fmt::Debug for MpiPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpiPoolExecutor")
+            .field("workers", &self.shared.workers())
+            .field("finished", &self.shared.is_finished())
+            .finish()
+    }
+}
