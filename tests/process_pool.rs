@@ -1025,6 +1025,27 @@ fn image_mismatch_is_refused_before_any_function_is_resolved() {
     });
 }
 
+/// L16/F16: when no worker can be started, the queued futures fail promptly with the reason
+/// instead of hanging.
+#[test]
+fn tasks_fail_promptly_when_no_worker_can_start() {
+    let p = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .__worker_program_for_tests("/nonexistent/concurrent-futures-worker")
+        .build()
+        .unwrap();
+    with_pool(p, |p, _| {
+        let fs: Vec<_> = (0..5).map(|i| p.submit(double, i).unwrap()).collect();
+        for f in fs {
+            let err = f.into_result().unwrap_err();
+            assert!(
+                matches!(&err, FutureError::Rejected(SubmitError::Spawn(m)) if m.contains("No such file")),
+                "{err:?}"
+            );
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Mixed with the thread pool
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
 //! front of the queue.
 
 use super::frame::{self, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
-use super::image::{self, ImageId, Portable};
+use super::image::{ImageId, Portable};
 use super::task::Work;
 use super::worker::WORKER_ENV;
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
@@ -47,6 +47,8 @@ pub(super) struct Config {
     pub(super) initializer: Option<(Portable, Vec<u8>)>,
     /// The identity sent in the handshake (a bogus one in the refusal test).
     pub(super) image: Vec<u8>,
+    /// What to execute for a worker: the running image (another one only in tests).
+    pub(super) program: std::path::PathBuf,
     pub(super) name: String,
 }
 
@@ -365,7 +367,7 @@ impl Manager {
     fn spawn(&mut self) -> io::Result<()> {
         let config = &self.shared.config;
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-        let mut cmd = Command::new(image::executable_path());
+        let mut cmd = Command::new(&config.program);
         cmd.env(WORKER_ENV, format!("{PROTOCOL}:{}", std::process::id()))
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .arg0(format!("{} worker", config.name));

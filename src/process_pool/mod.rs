@@ -91,6 +91,7 @@ pub struct ProcessPoolBuilder {
     break_on_worker_death: bool,
     initializer: Option<Result<(image::Portable, Vec<u8>), String>>,
     bogus_image: bool,
+    program: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for ProcessPoolBuilder {
@@ -203,6 +204,14 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Starts workers from `program` instead of the running executable (tests of the path
+    /// where no worker can be started).
+    #[doc(hidden)]
+    pub fn __worker_program_for_tests(mut self, program: impl Into<std::path::PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self
+    }
+
     /// Creates the pool. No process starts until the first task needs one.
     ///
     /// # Errors
@@ -250,6 +259,7 @@ impl ProcessPoolBuilder {
                 break_on_worker_death: self.break_on_worker_death,
                 initializer,
                 image,
+                program: self.program.unwrap_or_else(image::executable_path),
                 name: name.clone(),
             },
             waker,
