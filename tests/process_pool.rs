@@ -102,6 +102,22 @@ fn corrupt_the_stream(_: ()) -> u32 {
     7
 }
 
+/// Closes its own worker socket and lives on, as a task that closes descriptors it does not own.
+fn close_the_stream_and_linger(_: ()) -> u32 {
+    for fd in 3..256 {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+        // SAFETY: fstat writes into the buffer we own and fails harmlessly on a closed fd.
+        let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
+        // SAFETY: fstat succeeded, so it initialized the buffer.
+        if ok && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+            // SAFETY: closes an fd of this process; nothing in this task uses it afterwards.
+            unsafe { libc::close(fd) };
+        }
+    }
+    std::thread::sleep(Duration::from_secs(3600));
+    0
+}
+
 fn read_env(name: String) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -703,6 +719,22 @@ fn malformed_frames_from_a_worker_are_a_typed_error() {
             "{err:?}"
         );
         assert_eq!(p.submit(double, 4).unwrap().into_result(), Ok(8));
+    });
+}
+
+/// A worker that closes its socket but stays alive cannot serve: the pool kills it (after a
+/// short grace) instead of waiting for it forever, and fails only its task.
+#[test]
+fn a_worker_that_closes_its_socket_is_killed_not_waited_for() {
+    with_pool(pool(1), |p, _| {
+        let started = Instant::now();
+        let err = p
+            .submit(close_the_stream_and_linger, ())
+            .unwrap()
+            .into_result();
+        assert_died(err.unwrap_err(), None, Some(libc::SIGKILL));
+        assert!(started.elapsed() < LONG);
+        assert_eq!(p.submit(double, 5).unwrap().into_result(), Ok(10));
     });
 }
 

@@ -549,8 +549,7 @@ impl Manager {
             return;
         };
         let _ = self.poll.registry().deregister(&mut w.stream);
-        // The end of stream comes as the process exits, so this wait is short.
-        let status = w.child.wait();
+        let status = reap(&mut w.child);
         self.shared.pids.lock().retain(|&p| p != w.pid);
         let exit = WorkerExit {
             pid: w.pid,
@@ -686,6 +685,25 @@ impl Manager {
             let _ = w.child.kill();
         }
         self.in_flight = 0;
+    }
+}
+
+/// Waits for a worker whose socket ended. The socket closes as the process exits, so its
+/// status is normally there within microseconds; a process that closed the socket but lives on
+/// (it cannot serve any more) is killed after 200 ms rather than stall the manager.
+fn reap(child: &mut Child) -> io::Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + Duration::from_millis(200);
+    let mut pause = Duration::from_micros(20);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            return child.wait();
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 
