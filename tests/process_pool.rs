@@ -88,31 +88,32 @@ fn started_then_wait((started, release): (String, String)) -> u32 {
 
 /// Writes garbage onto its own worker socket, as a corrupted worker would.
 fn corrupt_the_stream(_: ()) -> u32 {
-    for fd in 3..256 {
-        let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
-        // SAFETY: fstat writes into the buffer we own and fails harmlessly on a closed fd.
-        let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
-        // SAFETY: fstat succeeded, so it initialized the buffer.
-        if ok && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFSOCK {
-            let garbage = [5u8, 0, 0, 0, 200, 1, 2, 3, 4];
-            // SAFETY: writes from a live buffer to an fd this process owns.
-            unsafe { libc::write(fd, garbage.as_ptr().cast(), garbage.len()) };
-        }
+    for fd in own_sockets() {
+        let garbage = [5u8, 0, 0, 0, 200, 1, 2, 3, 4];
+        // SAFETY: writes from a live buffer to an fd this process owns.
+        unsafe { libc::write(fd, garbage.as_ptr().cast(), garbage.len()) };
     }
     7
 }
 
+/// The socket descriptors of this (worker) process: its connection to the pool.
+fn own_sockets() -> Vec<i32> {
+    (3..256)
+        .filter(|&fd| {
+            let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+            // SAFETY: fstat writes into the buffer we own and fails harmlessly on a closed fd.
+            let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
+            // SAFETY: fstat succeeded, so it initialized the buffer.
+            ok && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFSOCK
+        })
+        .collect()
+}
+
 /// Closes its own worker socket and lives on, as a task that closes descriptors it does not own.
 fn close_the_stream_and_linger(_: ()) -> u32 {
-    for fd in 3..256 {
-        let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
-        // SAFETY: fstat writes into the buffer we own and fails harmlessly on a closed fd.
-        let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
-        // SAFETY: fstat succeeded, so it initialized the buffer.
-        if ok && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFSOCK {
-            // SAFETY: closes an fd of this process; nothing in this task uses it afterwards.
-            unsafe { libc::close(fd) };
-        }
+    for fd in own_sockets() {
+        // SAFETY: closes an fd of this process; nothing in this task uses it afterwards.
+        unsafe { libc::close(fd) };
     }
     std::thread::sleep(Duration::from_secs(3600));
     0

@@ -18,7 +18,7 @@ use super::TAG;
 use crate::error::{BrokenExecutor, FutureError, MpiPoolError, SubmitError};
 use crate::process_pool::frame::{split_frames, FromWorker, ToWorker};
 use crate::process_pool::manager::error_of;
-use crate::process_pool::task::Work;
+use crate::process_pool::task::{Queue, Work};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use parking_lot::{Condvar, Mutex};
@@ -226,33 +226,6 @@ impl Shared {
         self.rt.workers
     }
 
-    /// Fails fast before the caller spends time encoding.
-    pub(crate) fn check_open(&self) -> Result<(), SubmitError> {
-        let st = self.state.lock();
-        if let Some(b) = &st.broken {
-            return Err(SubmitError::Broken(b.clone()));
-        }
-        if st.shutdown {
-            return Err(SubmitError::Shutdown);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
-        {
-            let mut st = self.state.lock();
-            if let Some(b) = &st.broken {
-                return Err(SubmitError::Broken(b.clone()));
-            }
-            if st.shutdown {
-                return Err(SubmitError::Shutdown);
-            }
-            st.queue.push_back(work);
-        }
-        self.rt.wake();
-        Ok(())
-    }
-
     fn is_closed(&self) -> bool {
         let st = self.state.lock();
         st.shutdown || st.broken.is_some()
@@ -299,6 +272,35 @@ impl Shared {
         for work in queued {
             work.job.complete(Err(err.clone()));
         }
+    }
+}
+
+impl Queue for Shared {
+    /// Fails fast before the caller spends time encoding.
+    fn check_open(&self) -> Result<(), SubmitError> {
+        let st = self.state.lock();
+        if let Some(b) = &st.broken {
+            return Err(SubmitError::Broken(b.clone()));
+        }
+        if st.shutdown {
+            return Err(SubmitError::Shutdown);
+        }
+        Ok(())
+    }
+
+    fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
+        {
+            let mut st = self.state.lock();
+            if let Some(b) = &st.broken {
+                return Err(SubmitError::Broken(b.clone()));
+            }
+            if st.shutdown {
+                return Err(SubmitError::Shutdown);
+            }
+            st.queue.push_back(work);
+        }
+        self.rt.wake();
+        Ok(())
     }
 }
 

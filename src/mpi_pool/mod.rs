@@ -12,15 +12,14 @@ mod serve;
 pub(crate) use self::launch::entry_hook;
 
 use self::comm::Shared;
-use crate::error::{FutureError, InvalidArgument, MpiPoolError, SubmitError};
+use crate::error::{InvalidArgument, MpiPoolError, SubmitError};
 use crate::executor::{Executor, MapOptions, Payload};
-use crate::future::{Future, Promise};
+use crate::future::Future;
 use crate::map::Map;
 use crate::process_pool::frame::{Call, ToWorker, PROTOCOL};
 use crate::process_pool::image::{self, ImageId};
-use crate::process_pool::task::{Chunk, ChunkFeed, Single, Work};
-use crate::process_pool::{encode_task, worker};
-use std::collections::VecDeque;
+use crate::process_pool::task;
+use crate::process_pool::worker;
 use std::fmt;
 use std::sync::Arc;
 
@@ -250,7 +249,7 @@ impl MpiPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        submit_one(&self.shared, f, arg)
+        task::submit_one(&*self.shared, f, arg)
     }
 
     /// `f` over every item on the worker ranks, results in input order (Python's `map`).
@@ -306,28 +305,7 @@ impl MpiPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        options.validate()?;
-        let shared = Arc::clone(&self.shared);
-        let chunksize = options.get_chunksize();
-        if chunksize == 1 {
-            let submit = move |item| submit_one(&shared, f, item);
-            return Ok(Map::new(items.into_iter(), submit, &options));
-        }
-        let portable = image::portable(image::call_chunk::<I::Item, R>, f as usize);
-        let feed = ChunkFeed {
-            items: items.into_iter(),
-            chunksize,
-            ready: VecDeque::new(),
-            submit: move |chunk: Vec<I::Item>| {
-                let portable = portable.clone().map_err(SubmitError::NotPortable)?;
-                submit_chunk::<I::Item, R>(&shared, portable, chunk)
-            },
-        };
-        let mut options = options;
-        if let Some(b) = options.get_buffersize() {
-            options = options.buffersize(b.saturating_mul(chunksize));
-        }
-        Ok(Map::new(feed, |f| f, &options))
+        task::map_with(Arc::clone(&self.shared), f, items, options)
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
@@ -348,41 +326,6 @@ impl MpiPoolExecutor {
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shared.shutdown(wait, cancel_futures);
     }
-}
-
-fn submit_one<A: Payload, R: Payload>(
-    shared: &Shared,
-    f: fn(A) -> R,
-    arg: A,
-) -> Result<Future<R>, SubmitError> {
-    shared.check_open()?;
-    let portable =
-        image::portable(image::call_one::<A, R>, f as usize).map_err(SubmitError::NotPortable)?;
-    let (promise, future) = Promise::new();
-    match encode_task(portable, &arg) {
-        Ok(frame) => shared.enqueue(Work::new(frame, Box::new(Single { promise })))?,
-        Err(e) => promise.set(Err(e)),
-    }
-    Ok(future)
-}
-
-fn submit_chunk<A: Payload, R: Payload>(
-    shared: &Shared,
-    portable: image::Portable,
-    chunk: Vec<A>,
-) -> Result<Vec<Future<R>>, SubmitError> {
-    shared.check_open()?;
-    let (promises, futures): (Vec<Promise<R>>, Vec<Future<R>>) =
-        (0..chunk.len()).map(|_| Promise::new()).unzip();
-    match encode_task(portable, &chunk) {
-        Ok(frame) => shared.enqueue(Work::new(frame, Box::new(Chunk { items: promises })))?,
-        Err(e) => {
-            for p in promises {
-                p.set(Err::<R, FutureError>(e.clone()));
-            }
-        }
-    }
-    Ok(futures)
 }
 
 impl Executor for MpiPoolExecutor {

@@ -12,7 +12,7 @@
 
 use super::frame::{self, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
 use super::image::{ImageId, Portable};
-use super::task::Work;
+use super::task::{Queue, Work};
 use super::worker::WORKER_ENV;
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
 use mio::net::UnixStream;
@@ -88,33 +88,6 @@ impl Shared {
         }
     }
 
-    /// Fails fast before the caller spends time encoding.
-    pub(super) fn check_open(&self) -> Result<(), SubmitError> {
-        let st = self.state.lock();
-        if let Some(b) = &st.broken {
-            return Err(SubmitError::Broken(b.clone()));
-        }
-        if st.shutdown {
-            return Err(SubmitError::Shutdown);
-        }
-        Ok(())
-    }
-
-    pub(super) fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
-        {
-            let mut st = self.state.lock();
-            if let Some(b) = &st.broken {
-                return Err(SubmitError::Broken(b.clone()));
-            }
-            if st.shutdown {
-                return Err(SubmitError::Shutdown);
-            }
-            st.queue.push_back(work);
-        }
-        self.wake();
-        Ok(())
-    }
-
     fn wake(&self) {
         // ORDERING: the queue push (or flag change) happened under the state lock before this
         // swap, and the manager clears the flag before it takes that lock; so either the
@@ -164,6 +137,35 @@ impl Shared {
 
     pub(super) fn is_finished(&self) -> bool {
         *self.finished.lock()
+    }
+}
+
+impl Queue for Shared {
+    /// Fails fast before the caller spends time encoding.
+    fn check_open(&self) -> Result<(), SubmitError> {
+        let st = self.state.lock();
+        if let Some(b) = &st.broken {
+            return Err(SubmitError::Broken(b.clone()));
+        }
+        if st.shutdown {
+            return Err(SubmitError::Shutdown);
+        }
+        Ok(())
+    }
+
+    fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
+        {
+            let mut st = self.state.lock();
+            if let Some(b) = &st.broken {
+                return Err(SubmitError::Broken(b.clone()));
+            }
+            if st.shutdown {
+                return Err(SubmitError::Shutdown);
+            }
+            st.queue.push_back(work);
+        }
+        self.wake();
+        Ok(())
     }
 }
 

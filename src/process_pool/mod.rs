@@ -11,12 +11,10 @@ pub(crate) mod task;
 pub(crate) mod worker;
 
 use self::manager::{Config, Manager, Shared};
-use self::task::{Chunk, ChunkFeed, Single, Work};
-use crate::error::{FutureError, InvalidArgument, ProcessPoolError, SubmitError};
+use crate::error::{InvalidArgument, ProcessPoolError, SubmitError};
 use crate::executor::{Executor, MapOptions, Payload};
-use crate::future::{Future, Promise};
+use crate::future::Future;
 use crate::map::Map;
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -354,7 +352,7 @@ impl ProcessPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        submit_one(&self.shared, f, arg)
+        task::submit_one(&*self.shared, f, arg)
     }
 
     /// `f` over every item in worker processes, results in input order (Python's `map`).
@@ -420,28 +418,7 @@ impl ProcessPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        options.validate()?;
-        let shared = Arc::clone(&self.shared);
-        let chunksize = options.get_chunksize();
-        if chunksize == 1 {
-            let submit = move |item| submit_one(&shared, f, item);
-            return Ok(Map::new(items.into_iter(), submit, &options));
-        }
-        let portable = image::portable(image::call_chunk::<I::Item, R>, f as usize);
-        let feed = ChunkFeed {
-            items: items.into_iter(),
-            chunksize,
-            ready: VecDeque::new(),
-            submit: move |chunk: Vec<I::Item>| {
-                let portable = portable.clone().map_err(SubmitError::NotPortable)?;
-                submit_chunk::<I::Item, R>(&shared, portable, chunk)
-            },
-        };
-        let mut options = options;
-        if let Some(b) = options.get_buffersize() {
-            options = options.buffersize(b.saturating_mul(chunksize));
-        }
-        Ok(Map::new(feed, |f| f, &options))
+        task::map_with(Arc::clone(&self.shared), f, items, options)
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
@@ -495,61 +472,6 @@ impl ProcessPoolExecutor {
         self.shared.shutdown(false, true);
         self.shared.signal_workers(libc::SIGKILL);
     }
-}
-
-fn submit_one<A: Payload, R: Payload>(
-    shared: &Shared,
-    f: fn(A) -> R,
-    arg: A,
-) -> Result<Future<R>, SubmitError> {
-    shared.check_open()?;
-    let portable =
-        image::portable(image::call_one::<A, R>, f as usize).map_err(SubmitError::NotPortable)?;
-    let (promise, future) = Promise::new();
-    match encode_task(portable, &arg) {
-        Ok(frame) => shared.enqueue(Work::new(frame, Box::new(Single { promise })))?,
-        Err(e) => promise.set(Err(e)),
-    }
-    Ok(future)
-}
-
-/// Encodes `arg` and wraps it in a `Task` frame.
-pub(crate) fn encode_task<A: Payload>(
-    portable: image::Portable,
-    arg: &A,
-) -> Result<Vec<u8>, FutureError> {
-    let bytes = postcard::to_allocvec(arg).map_err(|e| {
-        let ty = std::any::type_name::<A>();
-        FutureError::Serialization(format!("cannot encode the argument ({ty}): {e}"))
-    })?;
-    frame::task_frame(portable.trampoline, portable.function, &bytes).map_err(|len| {
-        FutureError::Serialization(format!(
-            "the encoded argument ({len} bytes) exceeds the {}-byte frame limit",
-            frame::MAX_FRAME
-        ))
-    })
-}
-
-fn submit_chunk<A: Payload, R: Payload>(
-    shared: &Shared,
-    portable: image::Portable,
-    chunk: Vec<A>,
-) -> Result<Vec<Future<R>>, SubmitError> {
-    shared.check_open()?;
-    let (promises, futures): (Vec<Promise<R>>, Vec<Future<R>>) =
-        (0..chunk.len()).map(|_| Promise::new()).unzip();
-    match encode_task(portable, &chunk) {
-        Ok(frame) => {
-            let job = Box::new(Chunk { items: promises });
-            shared.enqueue(Work::new(frame, job))?;
-        }
-        Err(e) => {
-            for p in promises {
-                p.set(Err(e.clone()));
-            }
-        }
-    }
-    Ok(futures)
 }
 
 impl Executor for ProcessPoolExecutor {

@@ -1,10 +1,13 @@
 //! What the manager holds per task: the encoded call, and the future(s) its reply completes.
 
-use super::image::ItemOutcome;
-use crate::error::{FutureError, SubmitError};
-use crate::executor::Payload;
+use super::frame;
+use super::image::{self, ItemOutcome, Portable};
+use crate::error::{FutureError, InvalidArgument, SubmitError};
+use crate::executor::{MapOptions, Payload};
 use crate::future::{Future, Promise};
+use crate::map::Map;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// A task waiting for a worker: the `Task` frame (id patched at dispatch) and its futures.
 pub(crate) struct Work {
@@ -110,14 +113,114 @@ impl<R: Payload> Job for Chunk<R> {
     }
 }
 
+/// Where a pool's submissions go: the process pool's manager queue, or the MPI pool's. The
+/// encoding, the futures and `map` are the same for both, written once below.
+pub(crate) trait Queue: Send + Sync + 'static {
+    /// Fails fast (shut down, broken) before the caller spends time encoding.
+    fn check_open(&self) -> Result<(), SubmitError>;
+    /// Queues an encoded task; the same errors as `check_open` if it closed meanwhile.
+    fn enqueue(&self, work: Work) -> Result<(), SubmitError>;
+}
+
+/// Encodes `arg` and wraps it in a `Task` frame.
+fn encode_task<A: Payload>(portable: Portable, arg: &A) -> Result<Vec<u8>, FutureError> {
+    let bytes = postcard::to_allocvec(arg).map_err(|e| {
+        let ty = std::any::type_name::<A>();
+        FutureError::Serialization(format!("cannot encode the argument ({ty}): {e}"))
+    })?;
+    frame::task_frame(portable.trampoline, portable.function, &bytes).map_err(|len| {
+        FutureError::Serialization(format!(
+            "the encoded argument ({len} bytes) exceeds the {}-byte frame limit",
+            frame::MAX_FRAME
+        ))
+    })
+}
+
+/// `submit(f, arg)` on any queue. An argument that cannot be encoded gives a future that has
+/// already failed, not an error: it fails that future alone.
+pub(crate) fn submit_one<Q: Queue + ?Sized, A: Payload, R: Payload>(
+    queue: &Q,
+    f: fn(A) -> R,
+    arg: A,
+) -> Result<Future<R>, SubmitError> {
+    queue.check_open()?;
+    let portable =
+        image::portable(image::call_one::<A, R>, f as usize).map_err(SubmitError::NotPortable)?;
+    let (promise, future) = Promise::new();
+    match encode_task(portable, &arg) {
+        Ok(frame) => queue.enqueue(Work::new(frame, Box::new(Single { promise })))?,
+        Err(e) => promise.set(Err(e)),
+    }
+    Ok(future)
+}
+
+/// One `map` chunk as one task, with a future per item.
+fn submit_chunk<Q: Queue + ?Sized, A: Payload, R: Payload>(
+    queue: &Q,
+    portable: Portable,
+    chunk: Vec<A>,
+) -> Result<Vec<Future<R>>, SubmitError> {
+    queue.check_open()?;
+    let (promises, futures): (Vec<Promise<R>>, Vec<Future<R>>) =
+        (0..chunk.len()).map(|_| Promise::new()).unzip();
+    match encode_task(portable, &chunk) {
+        Ok(frame) => queue.enqueue(Work::new(frame, Box::new(Chunk { items: promises })))?,
+        Err(e) => {
+            for p in promises {
+                p.set(Err(e.clone()));
+            }
+        }
+    }
+    Ok(futures)
+}
+
+/// `map_with` on any queue: one task per item, or `chunksize` items per task through
+/// [`ChunkFeed`]; either way the shared [`Map`] iterator gives the order, deadline and
+/// cancel-on-drop. `buffersize` counts tasks, so it is scaled by the chunksize.
+pub(crate) fn map_with<'a, Q, I, R>(
+    queue: Arc<Q>,
+    f: fn(I::Item) -> R,
+    items: I,
+    options: MapOptions,
+) -> Result<Map<'a, R>, InvalidArgument>
+where
+    Q: Queue,
+    I: IntoIterator,
+    I::IntoIter: Send + 'a,
+    I::Item: Payload,
+    R: Payload,
+{
+    options.validate()?;
+    let chunksize = options.get_chunksize();
+    if chunksize == 1 {
+        let submit = move |item| submit_one(&*queue, f, item);
+        return Ok(Map::new(items.into_iter(), submit, &options));
+    }
+    let portable = image::portable(image::call_chunk::<I::Item, R>, f as usize);
+    let feed = ChunkFeed {
+        items: items.into_iter(),
+        chunksize,
+        ready: VecDeque::new(),
+        submit: move |chunk: Vec<I::Item>| {
+            let portable = portable.clone().map_err(SubmitError::NotPortable)?;
+            submit_chunk::<Q, I::Item, R>(&queue, portable, chunk)
+        },
+    };
+    let mut options = options;
+    if let Some(b) = options.get_buffersize() {
+        options = options.buffersize(b.saturating_mul(chunksize));
+    }
+    Ok(Map::new(feed, |f| f, &options))
+}
+
 /// Feeds `map` one item future at a time while submitting the input `chunksize` items per
 /// task, so [`Map`](crate::Map) stays the one ordered iterator for every executor.
-pub(crate) struct ChunkFeed<I: Iterator, R, S> {
-    pub(crate) items: I,
-    pub(crate) chunksize: usize,
-    pub(crate) ready: VecDeque<Future<R>>,
+struct ChunkFeed<I: Iterator, R, S> {
+    items: I,
+    chunksize: usize,
+    ready: VecDeque<Future<R>>,
     /// Submits one chunk (encoded by the caller's closure) and returns its item futures.
-    pub(crate) submit: S,
+    submit: S,
 }
 
 impl<I, R, S> Iterator for ChunkFeed<I, R, S>

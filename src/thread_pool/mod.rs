@@ -329,13 +329,7 @@ impl ThreadPoolExecutor {
         R: Send + Sync + 'static,
     {
         options.validate()?;
-        let f = Arc::new(f);
-        let shared = Arc::clone(&self.shared);
-        let submit = move |item: I::Item| {
-            let f = Arc::clone(&f);
-            shared.submit(move || f(item))
-        };
-        Ok(Map::new(items.into_iter(), submit, &options))
+        Ok(Map::new(items.into_iter(), self.per_item(f), &options))
     }
 
     /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's stack, and returns
@@ -492,13 +486,26 @@ impl ThreadPoolExecutor {
         R: Send + Sync + 'static,
     {
         options.validate()?;
+        Ok(MapUnordered::new(
+            items.into_iter(),
+            self.per_item(f),
+            &options,
+        ))
+    }
+
+    /// What `map` and `map_unordered` submit per item: one task calling the shared `f`.
+    fn per_item<F, T, R>(&self, f: F) -> impl FnMut(T) -> Result<Future<R>, SubmitError> + Send
+    where
+        F: Fn(T) -> R + Send + Sync + 'static,
+        T: Send + 'static,
+        R: Send + Sync + 'static,
+    {
         let f = Arc::new(f);
         let shared = Arc::clone(&self.shared);
-        let submit = move |item: I::Item| {
+        move |item| {
             let f = Arc::clone(&f);
             shared.submit(move || f(item))
-        };
-        Ok(MapUnordered::new(items.into_iter(), submit, &options))
+        }
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
