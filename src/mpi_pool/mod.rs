@@ -12,6 +12,8 @@ mod serve;
 pub(crate) use self::launch::entry_hook;
 
 use self::comm::Shared;
+#[cfg(doc)]
+use crate::error::FutureError; // for the docs' links
 use crate::error::{InvalidArgument, MpiPoolError, SubmitError};
 use crate::executor::{Executor, MapOptions, Payload};
 use crate::future::Future;

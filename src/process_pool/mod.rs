@@ -11,6 +11,8 @@ pub(crate) mod task;
 pub(crate) mod worker;
 
 use self::manager::{Config, Manager, Shared};
+#[cfg(doc)]
+use crate::error::FutureError; // for the docs' links
 use crate::error::{InvalidArgument, ProcessPoolError, SubmitError};
 use crate::executor::{Executor, MapOptions, Payload};
 use crate::future::Future;
