@@ -303,6 +303,34 @@ pub trait Executor {
         }
     }
 
+    /// Starts every worker the executor may run (its `max_workers`) and waits until each is
+    /// ready to take a task, so that the first tasks do not pay for starting them. Python
+    /// starts workers on demand and has no such call; Java's `prestartAllCoreThreads` is the
+    /// same idea. Useful before timing work, or before the first request of a server.
+    ///
+    /// Blocks until every worker is ready: a thread has run the initializer, a process has
+    /// answered the handshake (and run its initializer). There is no timeout. Calling it again
+    /// starts only workers that have exited since (a process pool's `max_tasks_per_child`).
+    /// The default does nothing: for executors whose workers already exist (the MPI pool's
+    /// ranks are started by `mpirun`).
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] if the pool is
+    /// or becomes broken meanwhile (a failing initializer), [`SubmitError::Spawn`] if a worker
+    /// could not be started.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// let ex = ThreadPoolExecutor::new(3).unwrap();
+    /// assert_eq!(ex.num_threads(), 0);
+    /// Executor::start_workers(&ex).unwrap();
+    /// assert_eq!(ex.num_threads(), 3);
+    /// ```
+    fn start_workers(&self) -> Result<(), SubmitError> {
+        Ok(())
+    }
+
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
     ///
     /// With `cancel_futures`, every queued task not yet started is cancelled. With `wait`,

@@ -33,6 +33,12 @@ fn install_hook() {
                     column: l.column(),
                 });
                 LOCATION.with(|slot| *slot.borrow_mut() = location);
+                // loom runs every model thread on one OS thread, so this thread-local cannot
+                // tell a caught task from loom's own report (a deadlock, say) raised on
+                // another model thread: print everything there.
+                if cfg!(concurrent_futures_loom) {
+                    previous(info);
+                }
             } else {
                 previous(info);
             }

@@ -204,6 +204,34 @@ fn submit_racing_a_worker_going_to_sleep_is_never_lost() {
     });
 }
 
+/// Two tasks submitted back to back to a pool of two started, idle workers: each task waits
+/// for the other, so both workers must run at once. The submitter wakes a sleeper only for the
+/// first claim of a burst and the woken worker passes the wake-up on; if that hand-off were
+/// lost, the second task would never start and loom would report the deadlock.
+#[test]
+fn a_burst_of_submits_wakes_every_worker_it_claimed() {
+    bounded(1).check(|| {
+        let pool = ThreadPoolExecutor::new(2).unwrap();
+        pool.start_workers().unwrap();
+        let (first, second) = (Future::<()>::new(), Future::<()>::new());
+        let (f1, s1) = (first.clone(), second.clone());
+        let a = pool
+            .spawn(move || {
+                f1.set_result(()).unwrap();
+                s1.result(None).is_ok()
+            })
+            .unwrap();
+        let b = pool
+            .spawn(move || {
+                second.set_result(()).unwrap();
+                first.result(None).is_ok()
+            })
+            .unwrap();
+        assert_eq!(a.result(None), Ok(&true));
+        assert_eq!(b.result(None), Ok(&true));
+    });
+}
+
 /// A waker a model thread can sleep on: a lost wake-up leaves it asleep, which loom reports as
 /// a deadlock.
 #[derive(Default)]

@@ -1080,6 +1080,106 @@ fn tasks_fail_promptly_when_no_worker_can_start() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Starting workers ahead of the tasks (no CPython counterpart: Python starts them on demand)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn start_workers_starts_every_worker_and_tasks_reuse_them() {
+    with_pool(pool(2), |p, _| {
+        assert!(p.worker_pids().is_empty());
+        p.start_workers().unwrap();
+        let started: HashSet<u32> = p.worker_pids().into_iter().collect();
+        assert_eq!(started.len(), 2);
+        // Idempotent: nothing more to start.
+        p.start_workers().unwrap();
+        let ran: HashSet<u32> = (0..20)
+            .map(|_| p.submit(pid, ()).unwrap())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|f| f.into_result().unwrap())
+            .collect();
+        assert!(ran.is_subset(&started), "{ran:?} ran outside {started:?}");
+        assert_eq!(p.worker_pids().len(), 2);
+    });
+}
+
+#[test]
+fn start_workers_waits_for_the_initializer() {
+    let p = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(set_env, ("CF_INIT".to_string(), "ready".to_string()))
+        .build()
+        .unwrap();
+    with_pool(p, |p, _| {
+        p.start_workers().unwrap();
+        assert_eq!(
+            p.submit(read_env, "CF_INIT".to_string())
+                .unwrap()
+                .into_result(),
+            Ok(Some("ready".to_string()))
+        );
+    });
+}
+
+#[test]
+fn start_workers_reports_a_failing_initializer_as_broken() {
+    let p = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(failing_init, ())
+        .build()
+        .unwrap();
+    with_pool(p, |p, _| {
+        let err = p.start_workers().unwrap_err();
+        let SubmitError::Broken(b) = &err else {
+            panic!("expected Broken, got {err:?}")
+        };
+        assert!(b.message().contains("error in initializer"), "{b}");
+        assert!(matches!(p.submit(double, 1), Err(SubmitError::Broken(_))));
+    });
+}
+
+#[test]
+fn start_workers_reports_a_refused_handshake_as_broken() {
+    let p = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .__bogus_image_for_tests()
+        .build()
+        .unwrap();
+    with_pool(p, |p, _| {
+        let err = p.start_workers().unwrap_err();
+        assert!(
+            matches!(&err, SubmitError::Broken(b) if b.message().contains("different executable image")),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn start_workers_reports_a_process_that_cannot_start() {
+    let p = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .__worker_program_for_tests("/nonexistent/concurrent-futures-worker")
+        .build()
+        .unwrap();
+    with_pool(p, |p, _| {
+        let err = p.start_workers().unwrap_err();
+        assert!(
+            matches!(&err, SubmitError::Spawn(m) if m.contains("No such file")),
+            "{err:?}"
+        );
+    });
+}
+
+#[test]
+fn start_workers_after_shutdown_is_refused() {
+    with_pool(pool(1), |p, _| {
+        p.shutdown(true, false);
+        assert_eq!(p.start_workers(), Err(SubmitError::Shutdown));
+        assert!(p.worker_pids().is_empty());
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Mixed with the thread pool
 // ---------------------------------------------------------------------------------------------
 

@@ -355,6 +355,56 @@ fn initializer_runs_in_every_worker_before_its_tasks() {
     assert_eq!(ex.num_threads(), 2);
 }
 
+#[test]
+fn start_workers_starts_every_thread_and_runs_each_initializer_once() {
+    // No CPython counterpart (Python starts threads on demand); the Executor trait's method.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let ex = ThreadPoolExecutor::builder()
+        .max_workers(3)
+        .initializer(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    Executor::start_workers(&ex).unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "returned before the initializers ran"
+    );
+    assert_eq!(ex.num_threads(), 3);
+    ex.start_workers().unwrap();
+    let futures: Vec<_> = (0..30).map(|i| ex.spawn(move || i).unwrap()).collect();
+    for (i, f) in futures.iter().enumerate() {
+        assert_eq!(f.result(None), Ok(&i));
+    }
+    assert_eq!(ex.num_threads(), 3);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn start_workers_reports_a_failing_initializer_as_broken() {
+    let ex = ThreadPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(|| panic!("error in initializer"))
+        .build()
+        .unwrap();
+    match ex.start_workers() {
+        Err(SubmitError::Broken(e)) => assert_eq!(e.message(), INITIALIZER_FAILED),
+        other => panic!("expected Broken, got {other:?}"),
+    }
+    assert!(matches!(ex.spawn(|| 0), Err(SubmitError::Broken(_))));
+}
+
+#[test]
+fn start_workers_after_shutdown_is_refused() {
+    let ex = ThreadPoolExecutor::new(2).unwrap();
+    ex.shutdown(true, false);
+    assert_eq!(ex.start_workers(), Err(SubmitError::Shutdown));
+    assert_eq!(ex.num_threads(), 0);
+}
+
 /// Collects log records so a test can check what the crate logged.
 struct Capture;
 

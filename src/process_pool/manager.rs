@@ -61,6 +61,8 @@ pub(super) struct Shared {
     wake_pending: AtomicBool,
     finished: Mutex<bool>,
     finished_cond: Condvar,
+    /// Signalled (with the state lock) when a `start_workers` request is answered.
+    started_cond: Condvar,
     manager: Mutex<Option<ThreadId>>,
     pids: Mutex<Vec<u32>>,
 }
@@ -72,6 +74,12 @@ struct State {
     broken: Option<BrokenExecutor>,
     /// A signal `terminate_workers`/`kill_workers` asked the manager to send.
     signal: Option<i32>,
+    /// `start_workers` calls waiting for every worker to be started and ready.
+    start_requests: usize,
+    /// Bumped by the manager each time it answers the start requests.
+    start_answers: u64,
+    /// The answer: `None` when every worker answered the handshake.
+    start_error: Option<SubmitError>,
 }
 
 impl Shared {
@@ -83,6 +91,7 @@ impl Shared {
             wake_pending: AtomicBool::new(false),
             finished: Mutex::new(false),
             finished_cond: Condvar::new(),
+            started_cond: Condvar::new(),
             manager: Mutex::new(None),
             pids: Mutex::new(Vec::new()),
         }
@@ -123,6 +132,33 @@ impl Shared {
             while !*finished {
                 self.finished_cond.wait(&mut finished);
             }
+        }
+    }
+
+    /// Asks the manager to start every worker the pool may have and waits until each one has
+    /// answered the handshake (and run the initializer), or the pool broke or shut down.
+    pub(super) fn start_workers(&self) -> Result<(), SubmitError> {
+        let mut st = self.state.lock();
+        if let Some(b) = &st.broken {
+            return Err(SubmitError::Broken(b.clone()));
+        }
+        if st.shutdown {
+            return Err(SubmitError::Shutdown);
+        }
+        st.start_requests += 1;
+        let asked = st.start_answers;
+        self.wake();
+        loop {
+            if st.start_answers != asked {
+                return st.start_error.clone().map_or(Ok(()), Err);
+            }
+            if let Some(b) = &st.broken {
+                return Err(SubmitError::Broken(b.clone()));
+            }
+            if st.shutdown && self.is_finished() {
+                return Err(SubmitError::Shutdown);
+            }
+            self.started_cond.wait(&mut st);
         }
     }
 
@@ -287,6 +323,8 @@ impl Manager {
         }
         *self.shared.finished.lock() = true;
         self.shared.finished_cond.notify_all();
+        let _st = self.shared.state.lock();
+        self.shared.started_cond.notify_all();
     }
 
     /// Moves queued work to workers with free slots, starting workers as needed. Returns the
@@ -296,12 +334,16 @@ impl Manager {
         loop {
             let slots: usize = self.workers.iter().flatten().map(Worker::free_slots).sum();
             let room = slots.min(window.saturating_sub(self.in_flight));
-            let (batch, queued, shutdown, signal) = {
+            let (batch, queued, shutdown, signal, start) = {
                 let mut st = self.shared.state.lock();
                 let n = room.min(st.queue.len());
                 let batch: Vec<Work> = st.queue.drain(..n).collect();
-                (batch, st.queue.len(), st.shutdown, st.signal.take())
+                let start = st.start_requests > 0 && !st.shutdown;
+                (batch, st.queue.len(), st.shutdown, st.signal.take(), start)
             };
+            if start && !self.broken {
+                self.start_all();
+            }
             if signal.is_some() {
                 return (shutdown, signal);
             }
@@ -347,6 +389,26 @@ impl Manager {
         }
         self.in_flight += 1;
         true
+    }
+
+    /// Serves `start_workers`: starts workers up to `max_workers` and, once every one has
+    /// answered the handshake (or one could not be started), answers the waiting callers.
+    fn start_all(&mut self) {
+        let mut error = None;
+        while self.workers.iter().flatten().count() < self.shared.config.max_workers {
+            if let Err(e) = self.spawn() {
+                error = Some(SubmitError::Spawn(e.to_string()));
+                break;
+            }
+        }
+        let all_ready = self.workers.iter().flatten().all(|w| w.ready || w.closing);
+        if error.is_some() || all_ready {
+            let mut st = self.shared.state.lock();
+            st.start_requests = 0;
+            st.start_answers += 1;
+            st.start_error = error;
+            self.shared.started_cond.notify_all();
+        }
     }
 
     /// Starts workers while the queue holds more tasks than starting workers will take.
@@ -673,6 +735,7 @@ impl Manager {
         let queued: Vec<Work> = {
             let mut st = self.shared.state.lock();
             st.broken = Some(broken.clone());
+            self.shared.started_cond.notify_all();
             st.queue.drain(..).collect()
         };
         let err = FutureError::BrokenExecutor(broken);

@@ -321,6 +321,28 @@ impl ProcessPoolExecutor {
         self.shared.pids()
     }
 
+    /// Starts every worker process the pool may run and waits until each has answered the
+    /// handshake and run the initializer (see [`Executor::start_workers`]). Without it,
+    /// workers start as tasks arrive, and the first task on each pays for starting a process
+    /// (about a millisecond).
+    ///
+    /// Blocks until every worker is ready, with no timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] if a worker refused
+    /// the handshake, died while starting, or its initializer failed, [`SubmitError::Spawn`]
+    /// if a process could not be started.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ProcessPoolExecutor::new(2).unwrap();
+    /// pool.start_workers().unwrap();
+    /// assert_eq!(pool.worker_pids().len(), 2);
+    /// ```
+    pub fn start_workers(&self) -> Result<(), SubmitError> {
+        self.shared.start_workers()
+    }
+
     /// Schedules `f(arg)` in a worker process and returns its future (Python's `submit`).
     ///
     /// Does not block: the argument is encoded here and queued; a worker process is started
@@ -498,6 +520,10 @@ impl Executor for ProcessPoolExecutor {
         R: Payload,
     {
         ProcessPoolExecutor::map_with(self, f, items, options)
+    }
+
+    fn start_workers(&self) -> Result<(), SubmitError> {
+        ProcessPoolExecutor::start_workers(self)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

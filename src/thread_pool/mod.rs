@@ -225,6 +225,34 @@ impl ThreadPoolExecutor {
         self.shared.num_threads()
     }
 
+    /// Starts every worker thread the pool may have and waits until each has run the
+    /// initializer (see [`Executor::start_workers`]). Without it, threads start as tasks
+    /// arrive and find no idle one.
+    ///
+    /// Blocks until every thread is ready, with no timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError::Shutdown`] after (or during) `shutdown`, [`SubmitError::Broken`] if an
+    /// initializer failed, [`SubmitError::Spawn`] if the OS refused a thread.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let inits = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&inits);
+    /// let pool = concurrent_futures::ThreadPoolExecutor::builder()
+    ///     .max_workers(3)
+    ///     .initializer(move || { counter.fetch_add(1, Ordering::SeqCst); })
+    ///     .build()
+    ///     .unwrap();
+    /// pool.start_workers().unwrap();
+    /// assert_eq!(inits.load(Ordering::SeqCst), 3);
+    /// ```
+    pub fn start_workers(&self) -> Result<(), SubmitError> {
+        self.shared.start_workers()
+    }
+
     /// Schedules `f(arg)` and returns its future (Python's `submit(fn, arg)`).
     ///
     /// `f` may be any closure, including one that captures its environment. Does not block,
@@ -579,6 +607,10 @@ impl Executor for ThreadPoolExecutor {
         R: Payload,
     {
         ThreadPoolExecutor::map_with(self, f, items, options)
+    }
+
+    fn start_workers(&self) -> Result<(), SubmitError> {
+        ThreadPoolExecutor::start_workers(self)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

@@ -20,8 +20,10 @@ const IDLE_ONE: u64 = 1;
 const TOKEN_ONE: u64 = 1 << 32;
 const IDLE_MASK: u64 = TOKEN_ONE - 1;
 
-/// How many times an idle worker yields, re-checking the queue, before it sleeps.
-const IDLE_YIELDS: u32 = 3;
+/// How many times an idle worker yields, re-checking the queue, before it sleeps. Under loom
+/// once: each yield multiplies the interleavings to explore, and one already covers the path
+/// where an idle worker finds a job without sleeping.
+const IDLE_YIELDS: u32 = if cfg!(concurrent_futures_loom) { 1 } else { 3 };
 
 pub(crate) const INITIALIZER_FAILED: &str =
     "A thread initializer failed, the thread pool is not usable anymore";
@@ -34,6 +36,16 @@ pub(crate) struct Config {
     pub(crate) name_prefix: String,
     pub(crate) stack_size: Option<usize>,
     pub(crate) initializer: Option<Initializer>,
+}
+
+/// Why a sleeping worker left the wait.
+enum Woke {
+    /// It consumed a wake token: a submitter claimed it.
+    Token,
+    /// A job is queued that no token stands for.
+    Work,
+    /// The pool is shut down and drained.
+    Exit,
 }
 
 pub(crate) struct Shared {
@@ -49,8 +61,12 @@ pub(crate) struct Shared {
     sleeping: AtomicUsize,
     /// Threads ever started, for names.
     started: AtomicUsize,
+    /// Workers that got past the initializer (never decremented: workers exit only at the end).
+    ready: AtomicUsize,
     sleep_lock: Mutex<()>,
     wake: Condvar,
+    /// `start_workers` waits here (with `sleep_lock`) for `ready` to reach `max_workers`.
+    ready_cond: Condvar,
     handles: Mutex<Vec<thread::JoinHandle<()>>>,
     broken: Mutex<Option<BrokenExecutor>>,
 }
@@ -65,8 +81,10 @@ impl Shared {
             alive: AtomicUsize::new(0),
             sleeping: AtomicUsize::new(0),
             started: AtomicUsize::new(0),
+            ready: AtomicUsize::new(0),
             sleep_lock: Mutex::new(()),
             wake: Condvar::new(),
+            ready_cond: Condvar::new(),
             handles: Mutex::new(Vec::new()),
             broken: Mutex::new(None),
         })
@@ -152,13 +170,13 @@ impl Shared {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
-                    // ORDERING: SeqCst against the sleeper's `sleeping` increment and token
-                    // check (store-load again): either it sees our token and does not wait, or
-                    // we see it asleep and notify under the lock it waits with.
-                    fence(Ordering::SeqCst);
-                    if self.sleeping.load(Ordering::Relaxed) > 0 {
-                        let _guard = self.sleep_lock.lock();
-                        self.wake.notify_one();
+                    // Only the claim that finds no token outstanding wakes a sleeper; later
+                    // claims of the same burst are woken by the workers that consume the
+                    // earlier tokens (`consumed_token`). A submitter waking one sleeper per
+                    // task lost its CPU to the woken workers on a 2-core machine and then
+                    // queued the rest of its burst milliseconds late.
+                    if cur < TOKEN_ONE {
+                        self.notify_sleeper();
                     }
                     return Ok(());
                 }
@@ -173,11 +191,83 @@ impl Shared {
         self.spawn_worker()
     }
 
+    /// Starts every worker up to `max_workers` and waits until each has run the initializer.
+    pub(crate) fn start_workers(self: &Arc<Self>) -> Result<(), SubmitError> {
+        // Holding the gate like a submit keeps `shutdown(wait)` from collecting the join
+        // handles before the threads started here are recorded.
+        // ORDERING: as in `submit_task`.
+        let gate = self.gate.fetch_add(1, Ordering::Acquire);
+        if gate & (SHUTDOWN | BROKEN) != 0 {
+            self.leave();
+            return Err(if gate & BROKEN != 0 {
+                SubmitError::Broken(self.broken_error())
+            } else {
+                SubmitError::Shutdown
+            });
+        }
+        let mut started = Ok(true);
+        while matches!(started, Ok(true)) {
+            started = self.try_spawn_worker();
+        }
+        self.leave();
+        started.map_err(SubmitError::Spawn)?;
+        let mut guard = self.sleep_lock.lock();
+        loop {
+            if self.ready.load(Ordering::Relaxed) >= self.config.max_workers {
+                return Ok(());
+            }
+            // ORDERING: Acquire pairs with the Release of the `gate` bits.
+            let gate = self.gate.load(Ordering::Acquire);
+            if gate & BROKEN != 0 {
+                drop(guard);
+                return Err(SubmitError::Broken(self.broken_error()));
+            }
+            if gate & SHUTDOWN != 0 {
+                return Err(SubmitError::Shutdown);
+            }
+            self.ready_cond.wait(&mut guard);
+        }
+    }
+
+    /// Wakes one sleeping worker, if any sleeps.
+    fn notify_sleeper(&self) {
+        // ORDERING: SeqCst against the sleeper's `sleeping` increment and token check
+        // (store-load again): either it sees the token and does not wait, or we see it asleep
+        // and notify under the lock it waits with.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) > 0 {
+            let _guard = self.sleep_lock.lock();
+            self.wake.notify_one();
+        }
+    }
+
+    /// A worker took one token and `left` remain: it passes the wake-up on, since the
+    /// submitter woke only for the first token of its burst (see `wake_or_spawn`). Whoever
+    /// leaves tokens behind on a decrement, or raises them from zero, notifies: so while any
+    /// token is outstanding, a sleeper is being woken.
+    fn consumed_token(&self, left: u64) {
+        if left >= TOKEN_ONE {
+            self.notify_sleeper();
+        }
+    }
+
     fn spawn_worker(self: &Arc<Self>) -> Result<(), SubmitError> {
+        match self.try_spawn_worker() {
+            Ok(_) => Ok(()),
+            Err(e) if self.alive.load(Ordering::Acquire) == 0 => Err(SubmitError::Spawn(e)),
+            Err(e) => {
+                log::warn!(target: "concurrent_futures", "could not start a worker thread: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts one worker thread; `Ok(false)` if the pool already has `max_workers`.
+    fn try_spawn_worker(self: &Arc<Self>) -> Result<bool, String> {
         let mut alive = self.alive.load(Ordering::Relaxed);
         loop {
             if alive >= self.config.max_workers {
-                return Ok(());
+                return Ok(false);
             }
             // ORDERING: reserving a slot; the count is only read for decisions and reports.
             match self.alive.compare_exchange_weak(
@@ -200,16 +290,11 @@ impl Shared {
         match builder.spawn(move || shared.worker()) {
             Ok(handle) => {
                 self.handles.lock().push(handle);
-                Ok(())
+                Ok(true)
             }
             Err(e) => {
-                let now = self.alive.fetch_sub(1, Ordering::AcqRel) - 1;
-                if now == 0 {
-                    Err(SubmitError::Spawn(e.to_string()))
-                } else {
-                    log::warn!(target: "concurrent_futures", "could not start a worker thread: {e}");
-                    Ok(())
-                }
+                self.alive.fetch_sub(1, Ordering::AcqRel);
+                Err(e.to_string())
             }
         }
     }
@@ -223,6 +308,11 @@ impl Shared {
                 self.alive.fetch_sub(1, Ordering::AcqRel);
                 return;
             }
+        }
+        self.ready.fetch_add(1, Ordering::Relaxed);
+        if self.ready.load(Ordering::Relaxed) >= self.config.max_workers {
+            let _guard = self.sleep_lock.lock();
+            self.ready_cond.notify_all();
         }
         let mut idle = false;
         while let Some(job) = self.next_job(idle) {
@@ -280,32 +370,55 @@ impl Shared {
             // ORDERING: SeqCst pairs with the fence in `wake_or_spawn` (see there).
             self.sleeping.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
-            let exit = loop {
-                if self.take_token() {
-                    break false;
+            let woke = loop {
+                if let Some(left) = self.take_token() {
+                    if left >= TOKEN_ONE && self.sleeping.load(Ordering::Relaxed) > 1 {
+                        // Passing the wake-up on (`consumed_token`) under the lock we hold;
+                        // the other sleepers wait with it, so the count is exact here.
+                        self.wake.notify_one();
+                    }
+                    break Woke::Token;
+                }
+                // A job can be queued with no token for it: its submitter found no idle
+                // worker counted (this one was still between popping nothing and counting
+                // itself), and the worker that then found it idle took a token meant for a
+                // sleeper. Sleeping over it would strand the job while this worker idles.
+                if self.queue.len() > 0 {
+                    break Woke::Work;
                 }
                 if self.drained() {
-                    break true;
+                    break Woke::Exit;
                 }
                 self.wake.wait(&mut guard);
             };
             self.sleeping.fetch_sub(1, Ordering::Relaxed);
             drop(guard);
-            if exit {
-                self.leave_idle();
-                return None;
+            match woke {
+                Woke::Exit => {
+                    self.leave_idle();
+                    return None;
+                }
+                // Claimed: there was a job for us (another worker may have taken it; then we
+                // go round and become idle again).
+                Woke::Token => {
+                    if let Some(job) = self.queue.pop() {
+                        return Some(job);
+                    }
+                    self.become_idle();
+                }
+                // Still counted idle: take the job and give the slot back, or go round.
+                Woke::Work => {
+                    if let Some(job) = self.queue.pop() {
+                        self.leave_idle();
+                        return Some(job);
+                    }
+                }
             }
-            // Claimed: there was a job for us (another worker may have taken it; then we go
-            // round and become idle again).
-            if let Some(job) = self.queue.pop() {
-                return Some(job);
-            }
-            self.become_idle();
         }
     }
 
-    /// Consumes a wake token if there is one.
-    fn take_token(&self) -> bool {
+    /// Consumes a wake token if there is one; returns the sleepers word it left.
+    fn take_token(&self) -> Option<u64> {
         let mut cur = self.sleepers.load(Ordering::Relaxed);
         while cur >= TOKEN_ONE {
             match self.sleepers.compare_exchange_weak(
@@ -314,11 +427,11 @@ impl Shared {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return Some(cur - TOKEN_ONE),
                 Err(actual) => cur = actual,
             }
         }
-        false
+        None
     }
 
     /// This idle worker found work (or is exiting) without being woken: give back one idle
@@ -338,7 +451,12 @@ impl Shared {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => {
+                    if cur >= TOKEN_ONE {
+                        self.consumed_token(next);
+                    }
+                    return;
+                }
                 Err(actual) => cur = actual,
             }
         }
@@ -355,6 +473,7 @@ impl Shared {
     fn wake_all(&self) {
         let _guard = self.sleep_lock.lock();
         self.wake.notify_all();
+        self.ready_cond.notify_all();
     }
 
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
