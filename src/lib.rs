@@ -70,6 +70,7 @@
 //! | `ProcessPoolExecutor(max_workers, initializer=, initargs=, max_tasks_per_child=)` | [`ProcessPoolExecutor::new`], [`ProcessPoolExecutor::builder`] with [`initializer(f, arg)`](ProcessPoolBuilder::initializer), [`max_tasks_per_child`](ProcessPoolBuilder::max_tasks_per_child) |
 //! | `BrokenProcessPool` | opt-in: [`break_on_worker_death`](ProcessPoolBuilder::break_on_worker_death); by default only the dead worker's task fails, with [`FutureError::WorkerDied`] |
 //! | `terminate_workers()`, `kill_workers()` (3.14) | [`terminate_workers`](ProcessPoolExecutor::terminate_workers), [`kill_workers`](ProcessPoolExecutor::kill_workers) |
+//! | (none: Python starts workers on demand) | [`Executor::start_workers`]: start every worker now and wait until each is ready |
 //! | `PicklingError` | [`FutureError::Serialization`] |
 //!
 //! # Threads or processes, behind one trait

@@ -100,9 +100,10 @@ where
     I::Item: Into<Future<T>>,
 {
     let deadline = deadline_after(timeout);
-    let mut seen = addr_set(0);
+    let futures = futures.into_iter();
+    // Sized from the input's hint: rehashing as the set grows showed in profiles of 200k.
+    let mut seen = addr_set(futures.size_hint().0);
     let all: Vec<Future<T>> = futures
-        .into_iter()
         .map(Into::into)
         .filter(|f| seen.insert(f.addr()))
         .collect();

@@ -270,13 +270,17 @@ fn process_executor_matches_the_sequential_run() {
 fn sweep_fills_one_row_per_worker_count_and_checks_every_run() {
     let table = sweep(&small_arcfour(), 2, 2).unwrap();
     assert_eq!(table.jobs, 6);
-    let (kind, Column(times)) = &table.columns[0];
-    assert_eq!(*kind, Kind::Thread);
-    assert_eq!(times.len(), 2);
-    let (kind, Column(times)) = &table.columns[1];
-    assert_eq!(*kind, Kind::Process);
-    assert_eq!(times.len(), 2);
+    for columns in [&table.warm, &table.cold] {
+        let (kind, Column(times)) = &columns[0];
+        assert_eq!(*kind, Kind::Thread);
+        assert_eq!(times.len(), 2);
+        let (kind, Column(times)) = &columns[1];
+        assert_eq!(*kind, Kind::Process);
+        assert_eq!(times.len(), 2);
+    }
     let text = table.to_string();
+    assert!(text.contains("Warm pool"), "{text}");
+    assert!(text.contains("as the book does"), "{text}");
     assert!(
         text.contains("| Workers | thread time | thread factor |"),
         "{text}"

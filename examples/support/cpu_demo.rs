@@ -33,6 +33,13 @@ use std::time::{Duration, Instant};
 ///
 /// Stands in for the book's `bytearray(randrange(256) for i in range(size))`.
 pub fn random_bytes(size: usize, seed: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; size];
+    fill_random(&mut bytes, seed);
+    bytes
+}
+
+/// Fills `bytes` with what [`random_bytes`] returns for the same length and seed.
+pub fn fill_random(bytes: &mut [u8], seed: u64) {
     let mut state = seed;
     let mut next = move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -41,7 +48,6 @@ pub fn random_bytes(size: usize, seed: u64) -> Vec<u8> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     };
-    let mut bytes = vec![0u8; size];
     let mut chunks = bytes.chunks_exact_mut(8);
     for chunk in &mut chunks {
         chunk.copy_from_slice(&next().to_le_bytes());
@@ -49,7 +55,6 @@ pub fn random_bytes(size: usize, seed: u64) -> Vec<u8> {
     let tail = chunks.into_remainder();
     let last = next().to_le_bytes();
     tail.copy_from_slice(&last[..tail.len()]);
-    bytes
 }
 
 /// 64-bit FNV-1a of `bytes`: a cheap fingerprint to compare ciphertexts across runs.
@@ -245,9 +250,25 @@ pub struct ShaJob {
     pub seed: u64,
 }
 
+std::thread_local! {
+    /// Each worker's array for [`sha`], reused from job to job.
+    static SHA_ARRAY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The book's `sha(size)`: make the data, return its SHA-256 hex digest.
+///
+/// The array is one buffer per worker (thread or process), refilled by every job, rather than
+/// a new `Vec` per job: with a fresh 1 MiB allocation each time, glibc's malloc sometimes
+/// hands the pages back to the kernel on free (it trims a thread's arena when its top grows
+/// past a threshold) and the next job faults all 256 of them in again, so a 2-thread run
+/// measured anywhere from 7 to 14 ms. The jobs are here to measure hashing, not that.
 pub fn sha(job: ShaJob) -> String {
-    sha256_hex(&random_bytes(job.size, job.seed))
+    SHA_ARRAY.with(|array| {
+        let mut array = array.borrow_mut();
+        array.resize(job.size, 0);
+        fill_random(&mut array, job.seed);
+        sha256_hex(&array)
+    })
 }
 
 /// The book's SHA workload: `jobs` arrays of `size` bytes.
@@ -643,6 +664,54 @@ pub fn timed_run<W: Workload>(
     Ok((start.elapsed(), results))
 }
 
+/// Creates a pool, starts every worker, warms them up, then times `workload` on it: from the
+/// first submit to the last result. Workers are started with `Executor::start_workers` and
+/// each runs a job or two first (an untimed pass over the last `2 × workers` inputs), so the
+/// time is what a long-lived pool costs on the work itself, without a new process's
+/// first-touch costs (its first 1 MiB buffers fault their pages in, its code is paged in).
+fn warm_run<E: Executor, X: fmt::Display, W: Workload>(
+    pool: Result<E, X>,
+    workers: usize,
+    workload: &W,
+) -> Result<(Duration, Vec<W::Output>), DemoError> {
+    let pool = pool.map_err(|e| DemoError::Pool(e.to_string()))?;
+    pool.start_workers()
+        .map_err(|e| DemoError::Pool(e.to_string()))?;
+    let warmup: Vec<W::Input> = workload
+        .inputs()
+        .into_iter()
+        .rev()
+        .take(2 * workers)
+        .collect();
+    for result in pool.map(workload.job(), warmup) {
+        result.map_err(|e| DemoError::Pool(e.to_string()))?;
+    }
+    let started = Instant::now();
+    let results = run(&pool, workload, |_| {});
+    let elapsed = started.elapsed();
+    pool.shutdown(true, false);
+    Ok((elapsed, results?))
+}
+
+/// One run of `workload` on a new pool of `kind` with `workers` workers, started and warmed
+/// up before the clock (see [`warm_run`]); [`timed_run`] is the book's clock.
+///
+/// # Errors
+///
+/// See [`DemoError`].
+pub fn timed_run_warm<W: Workload>(
+    kind: Kind,
+    workers: usize,
+    workload: &W,
+) -> Result<(Duration, Vec<W::Output>), DemoError> {
+    match kind {
+        Kind::Thread => warm_run(cf::ThreadPoolExecutor::new(workers), workers, workload),
+        Kind::Process => warm_run(cf::ProcessPoolExecutor::new(workers), workers, workload),
+        #[cfg(feature = "mpi")]
+        Kind::Mpi => warm_run(cf::MpiPoolExecutor::new(), workers, workload),
+    }
+}
+
 /// Checks `results` against the sequential run's.
 ///
 /// # Errors
@@ -707,8 +776,12 @@ pub struct Sweep {
     pub runs: usize,
     /// Median time of the plain loop.
     pub sequential: Duration,
-    /// One column per executor, in [`SWEEP_KINDS`] order.
-    pub columns: Vec<(Kind, Column)>,
+    /// One column per executor, in [`SWEEP_KINDS`] order: runs on started, warmed-up workers
+    /// ([`timed_run_warm`]).
+    pub warm: Vec<(Kind, Column)>,
+    /// The same, with separate runs timed as the book does, from creating the pool to its
+    /// shutdown ([`timed_run`]).
+    pub cold: Vec<(Kind, Column)>,
 }
 
 /// The executors of the table, in column order.
@@ -730,30 +803,42 @@ pub fn sweep<W: Workload>(
 ) -> Result<Sweep, DemoError> {
     let (_, reference) = run_sequential(workload);
     let mut sequential = Vec::with_capacity(runs);
-    let mut times: Vec<(Kind, Vec<Vec<Duration>>)> = SWEEP_KINDS
+    // Per executor and worker count: (warm times, cold times).
+    type Cell = (Vec<Duration>, Vec<Duration>);
+    type Cells = Vec<Cell>;
+    let mut times: Vec<(Kind, Cells)> = SWEEP_KINDS
         .iter()
-        .map(|&kind| (kind, vec![Vec::with_capacity(runs); max_workers]))
+        .map(|&kind| (kind, vec![(Vec::new(), Vec::new()); max_workers]))
         .collect();
     for _ in 0..runs {
         sequential.push(run_sequential(workload).0);
         for (kind, per_workers) in &mut times {
-            for (w, cell) in per_workers.iter_mut().enumerate() {
+            for (w, (warm, cold)) in per_workers.iter_mut().enumerate() {
+                let (elapsed, results) = timed_run_warm(*kind, w + 1, workload)?;
+                verify::<W>(*kind, w + 1, &reference, &results)?;
+                warm.push(elapsed);
                 let (elapsed, results) = timed_run(*kind, w + 1, workload, |_| {})?;
                 verify::<W>(*kind, w + 1, &reference, &results)?;
-                cell.push(elapsed);
+                cold.push(elapsed);
             }
         }
     }
-    let columns = times
-        .into_iter()
-        .map(|(kind, cells)| (kind, Column(cells.iter().map(|c| median(c)).collect())))
-        .collect();
+    let columns = |pick: fn(&Cell) -> &Vec<Duration>| {
+        times
+            .iter()
+            .map(|(kind, cells)| {
+                let medians = cells.iter().map(|c| median(pick(c))).collect();
+                (*kind, Column(medians))
+            })
+            .collect::<Vec<_>>()
+    };
     Ok(Sweep {
         describe: workload.describe(),
         jobs: reference.len(),
         runs,
         sequential: median(&sequential),
-        columns,
+        warm: columns(|c| &c.0),
+        cold: columns(|c| &c.1),
     })
 }
 
@@ -767,25 +852,14 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-impl fmt::Display for Sweep {
-    /// The table in the layout of the book's Table 17-1 (workers, then time and factor per
-    /// column), as Markdown.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{}: median of {} runs per row, each timed from creating the pool to its shutdown",
-            self.describe, self.runs
-        )?;
-        writeln!(
-            f,
-            "sequential (a plain loop, no executor): {}",
-            seconds(self.sequential)
-        )?;
-        writeln!(f)?;
-        let rows = self.columns.first().map_or(0, |(_, c)| c.0.len());
+/// One table in the layout of the book's Table 17-1 (workers, then time and factor per
+/// column), as Markdown.
+fn table(f: &mut fmt::Formatter<'_>, columns: &[(Kind, Column)]) -> fmt::Result {
+    {
+        let rows = columns.first().map_or(0, |(_, c)| c.0.len());
         let mut header = String::from("| Workers |");
         let mut rule = String::from("|--------:|");
-        for (kind, _) in &self.columns {
+        for (kind, _) in columns {
             let (time, factor) = (format!(" {kind} time |"), format!(" {kind} factor |"));
             rule += &format!(
                 "{}:|{}:|",
@@ -799,7 +873,7 @@ impl fmt::Display for Sweep {
         writeln!(f, "{rule}")?;
         for w in 0..rows {
             let mut line = format!("| {:>7} |", w + 1);
-            for (kind, column) in &self.columns {
+            for (kind, column) in columns {
                 let (time_width, factor_width) =
                     (format!("{kind} time").len(), format!("{kind} factor").len());
                 let t = &column.0;
@@ -811,6 +885,39 @@ impl fmt::Display for Sweep {
             }
             writeln!(f, "{line}")?;
         }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Sweep {
+    /// Both tables of the sweep, as Markdown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: median of {} runs per row, each on a new pool",
+            self.describe, self.runs
+        )?;
+        writeln!(
+            f,
+            "sequential (a plain loop, no executor): {}",
+            seconds(self.sequential)
+        )?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Warm pool: workers started (Executor::start_workers) and each ran a job or two \
+             before the clock; timed from the first submit to the last result:"
+        )?;
+        writeln!(f)?;
+        table(f, &self.warm)?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Timed as the book does, from creating the pool to its shutdown (starting the \
+             workers included; separate runs, interleaved with the warm ones):"
+        )?;
+        writeln!(f)?;
+        table(f, &self.cold)?;
         writeln!(f)?;
         write!(
             f,
