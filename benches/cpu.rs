@@ -13,11 +13,14 @@
 #[path = "../examples/support/cpu_demo.rs"]
 mod cpu_demo;
 
+#[path = "support/estimates.rs"]
+mod estimates;
+
 use concurrent_futures::{Executor, ThreadPoolExecutor};
 use cpu_demo::{run, run_sequential, sha, verify, Kind, Sha, ShaJob, Workload};
 use criterion::{black_box, Criterion, SamplingMode, Throughput};
+use estimates::fresh_median_ns;
 use rayon::prelude::*;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Worker threads for every pool: the benchmark machine has 2 cores.
@@ -111,43 +114,9 @@ fn process_pool(group: &mut Group<'_>, workload: &Sha, reference: &[String]) {
 // ---------------------------------------------------------------------------------------------
 // Summary, from criterion's estimates
 
-fn criterion_dir() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(PathBuf::from(home));
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return Some(PathBuf::from(target).join("criterion"));
-    }
-    // The bench binary is target/<profile>/deps/cpu-<hash>.
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
-}
-
-/// The median time per iteration (ns) criterion estimated for `GROUP/bench`.
-fn median_ns(bench: &str) -> Option<f64> {
-    let path = criterion_dir()?
-        .join(GROUP)
-        .join(bench)
-        .join("new")
-        .join("estimates.json");
-    let json = std::fs::read_to_string(path).ok()?;
-    let median = &json[json.find("\"median\"")?..];
-    let value = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
-    let end = value.find([',', '}'])?;
-    value[..end].trim().parse().ok()
-}
-
 fn summary(ran_at: std::time::SystemTime) {
     // Only rows this run measured: an old estimate of a row filtered out now would mislead.
-    let fresh = |bench: &str| -> Option<f64> {
-        let path = criterion_dir()?
-            .join(GROUP)
-            .join(bench)
-            .join("new")
-            .join("estimates.json");
-        let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-        (modified >= ran_at).then(|| median_ns(bench)).flatten()
-    };
+    let fresh = |bench: &str| fresh_median_ns(&format!("{GROUP}/{bench}"), ran_at);
     let sequential = fresh("sequential");
     let rayon = fresh("rayon_par_iter");
     println!("\n== summary: {GROUP}, {WORKERS} workers per pool, medians from criterion ==");

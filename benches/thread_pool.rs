@@ -8,12 +8,15 @@
 //! task (a counting global allocator is active only during that phase). After criterion ends, a
 //! summary prints the per-task times and the ratios, read back from criterion's own estimates.
 
+#[path = "support/estimates.rs"]
+mod estimates;
+
 use concurrent_futures::{
     as_completed, wait, DoneAndNotDone, Future, ReturnWhen, ThreadPoolExecutor,
 };
 use criterion::{black_box, BenchmarkId, Criterion, SamplingMode, Throughput};
+use estimates::median_ns;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -637,31 +640,6 @@ fn wait_group(c: &mut Criterion) {
 
 // ---------------------------------------------------------------------------------------------
 // Summary, from criterion's estimates
-
-fn criterion_dir() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(PathBuf::from(home));
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return Some(PathBuf::from(target).join("criterion"));
-    }
-    // The bench binary is target/<profile>/deps/thread_pool-<hash>.
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
-}
-
-/// The median time per iteration (ns) criterion estimated for `dir`.
-fn median_ns(dir: &str) -> Option<f64> {
-    let path = criterion_dir()?
-        .join(dir)
-        .join("new")
-        .join("estimates.json");
-    let json = std::fs::read_to_string(path).ok()?;
-    let median = &json[json.find("\"median\"")?..];
-    let value = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
-    let end = value.find([',', '}'])?;
-    value[..end].trim().parse().ok()
-}
 
 fn summary() {
     let ran = RAN.lock().unwrap().clone();

@@ -27,11 +27,6 @@ fn round(inputs: &[cpu_demo::ShaJob], k: usize) -> Duration {
     start.elapsed()
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort_unstable();
-    times[times.len() / 2]
-}
-
 fn main() {
     let n: usize = match std::env::args().nth(1).map(|s| s.parse()) {
         None => 200,
@@ -64,7 +59,7 @@ fn main() {
     }
     drop(go);
     other.join().expect("a round does not panic");
-    let (alone, together) = (median(alone), median(together));
+    let (alone, together) = (cpu_demo::median(&alone), cpu_demo::median(&together));
     println!("6 arrays of 1 MiB per round, median of {n} rounds:");
     println!("  one thread alone:                         {alone:?}");
     println!("  two threads at once (the slower of them): {together:?}");

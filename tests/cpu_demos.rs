@@ -7,7 +7,7 @@ mod cpu_demo;
 use concurrent_futures::ThreadPoolExecutor;
 use cpu_demo::{
     arcfour, is_prime, random_bytes, run, run_sequential, sha256_hex, sweep, timed_run, verify,
-    Arcfour, Column, Kind, Primes, Sha, Workload, PRIME_FIXTURE,
+    Arcfour, Clock, Column, Kind, Primes, Sha, Workload, PRIME_FIXTURE,
 };
 use std::time::Duration;
 
@@ -106,7 +106,7 @@ fn matches_sequential_on_thread_pools<W: Workload>(workload: &W) {
         assert_eq!(seen, reference.len(), "one callback per result");
         verify::<W>(Kind::Thread, workers, &reference, &results).unwrap();
 
-        let (_, results) = timed_run(Kind::Thread, workers, workload, |_| {}).unwrap();
+        let (_, results) = timed_run(Kind::Thread, workers, Clock::Book, workload, |_| {}).unwrap();
         verify::<W>(Kind::Thread, workers, &reference, &results).unwrap();
     }
 }
@@ -258,11 +258,11 @@ fn primes_demo_on_thread_pools_matches_the_sequential_run() {
 fn process_executor_matches_the_sequential_run() {
     let workload = small_sha();
     let (_, reference) = run_sequential(&workload);
-    let (_, results) = timed_run(Kind::Process, 2, &workload, |_| {}).unwrap();
+    let (_, results) = timed_run(Kind::Process, 2, Clock::Warm, &workload, |_| {}).unwrap();
     verify::<Sha>(Kind::Process, 2, &reference, &results).unwrap();
     let workload = small_primes();
     let (_, reference) = run_sequential(&workload);
-    let (_, results) = timed_run(Kind::Process, 2, &workload, |_| {}).unwrap();
+    let (_, results) = timed_run(Kind::Process, 2, Clock::Book, &workload, |_| {}).unwrap();
     verify::<Primes>(Kind::Process, 2, &reference, &results).unwrap();
 }
 

@@ -628,21 +628,59 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Takes a freshly created pool, runs `workload` on it and shuts it down (waiting), as the
-/// book's `with` block.
-fn run_pool<E: Executor, X: fmt::Display, W: Workload>(
-    pool: Result<E, X>,
-    workload: &W,
-    on_result: impl FnMut(&W::Output),
-) -> Result<Vec<W::Output>, DemoError> {
-    let pool = pool.map_err(|e| DemoError::Pool(e.to_string()))?;
-    let results = run(&pool, workload, on_result);
-    pool.shutdown(true, false);
-    results
+/// What the clock of a run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// As the book times a run: from creating the pool to its shutdown once every result is
+    /// in. Workers start on demand, so this includes starting them.
+    Book,
+    /// A long-lived pool's cost on the work: the workers are started first
+    /// (`Executor::start_workers`) and each runs a job or two untimed (a pass over the last
+    /// `2 × workers` inputs), then the clock covers the first submit to the last result. It
+    /// leaves out a new process's first-touch costs (its first 1 MiB buffers fault their pages
+    /// in, its code is paged in).
+    Warm,
 }
 
-/// One run of `workload` on a new pool of `kind` with `workers` workers, timed as the book
-/// times it: from creating the pool to its shutdown, once every result is in.
+/// Creates a pool with `create`, runs `workload` on it as `clock` says, shuts it down (waiting,
+/// as the book's `with` block) and returns the clock's time.
+fn run_pool<E: Executor, X: fmt::Display, W: Workload>(
+    create: impl FnOnce() -> Result<E, X>,
+    workers: usize,
+    clock: Clock,
+    workload: &W,
+    on_result: impl FnMut(&W::Output),
+) -> Result<(Duration, Vec<W::Output>), DemoError> {
+    let pool_error = |e: &dyn fmt::Display| DemoError::Pool(e.to_string());
+    let created = Instant::now();
+    let pool = create().map_err(|e| pool_error(&e))?;
+    let started = match clock {
+        Clock::Book => created,
+        Clock::Warm => {
+            pool.start_workers().map_err(|e| pool_error(&e))?;
+            let warmup: Vec<W::Input> = workload
+                .inputs()
+                .into_iter()
+                .rev()
+                .take(2 * workers)
+                .collect();
+            for result in pool.map(workload.job(), warmup) {
+                result.map_err(|e| pool_error(&e))?;
+            }
+            Instant::now()
+        }
+    };
+    let results = run(&pool, workload, on_result);
+    let last_result = started.elapsed();
+    pool.shutdown(true, false);
+    let elapsed = match clock {
+        Clock::Book => created.elapsed(),
+        Clock::Warm => last_result,
+    };
+    Ok((elapsed, results?))
+}
+
+/// One run of `workload` on a new pool of `kind` with `workers` workers, timed as `clock` says.
 ///
 /// # Errors
 ///
@@ -650,65 +688,34 @@ fn run_pool<E: Executor, X: fmt::Display, W: Workload>(
 pub fn timed_run<W: Workload>(
     kind: Kind,
     workers: usize,
+    clock: Clock,
     workload: &W,
     on_result: impl FnMut(&W::Output),
 ) -> Result<(Duration, Vec<W::Output>), DemoError> {
-    let start = Instant::now();
-    let results = match kind {
-        // The executor choice is this one line; everything else is the same code.
-        Kind::Thread => run_pool(cf::ThreadPoolExecutor::new(workers), workload, on_result)?,
-        Kind::Process => run_pool(cf::ProcessPoolExecutor::new(workers), workload, on_result)?,
-        #[cfg(feature = "mpi")]
-        Kind::Mpi => run_pool(cf::MpiPoolExecutor::new(), workload, on_result)?,
-    };
-    Ok((start.elapsed(), results))
-}
-
-/// Creates a pool, starts every worker, warms them up, then times `workload` on it: from the
-/// first submit to the last result. Workers are started with `Executor::start_workers` and
-/// each runs a job or two first (an untimed pass over the last `2 × workers` inputs), so the
-/// time is what a long-lived pool costs on the work itself, without a new process's
-/// first-touch costs (its first 1 MiB buffers fault their pages in, its code is paged in).
-fn warm_run<E: Executor, X: fmt::Display, W: Workload>(
-    pool: Result<E, X>,
-    workers: usize,
-    workload: &W,
-) -> Result<(Duration, Vec<W::Output>), DemoError> {
-    let pool = pool.map_err(|e| DemoError::Pool(e.to_string()))?;
-    pool.start_workers()
-        .map_err(|e| DemoError::Pool(e.to_string()))?;
-    let warmup: Vec<W::Input> = workload
-        .inputs()
-        .into_iter()
-        .rev()
-        .take(2 * workers)
-        .collect();
-    for result in pool.map(workload.job(), warmup) {
-        result.map_err(|e| DemoError::Pool(e.to_string()))?;
-    }
-    let started = Instant::now();
-    let results = run(&pool, workload, |_| {});
-    let elapsed = started.elapsed();
-    pool.shutdown(true, false);
-    Ok((elapsed, results?))
-}
-
-/// One run of `workload` on a new pool of `kind` with `workers` workers, started and warmed
-/// up before the clock (see [`warm_run`]); [`timed_run`] is the book's clock.
-///
-/// # Errors
-///
-/// See [`DemoError`].
-pub fn timed_run_warm<W: Workload>(
-    kind: Kind,
-    workers: usize,
-    workload: &W,
-) -> Result<(Duration, Vec<W::Output>), DemoError> {
     match kind {
-        Kind::Thread => warm_run(cf::ThreadPoolExecutor::new(workers), workers, workload),
-        Kind::Process => warm_run(cf::ProcessPoolExecutor::new(workers), workers, workload),
+        // The executor choice is this one line; everything else is the same code.
+        Kind::Thread => run_pool(
+            || cf::ThreadPoolExecutor::new(workers),
+            workers,
+            clock,
+            workload,
+            on_result,
+        ),
+        Kind::Process => run_pool(
+            || cf::ProcessPoolExecutor::new(workers),
+            workers,
+            clock,
+            workload,
+            on_result,
+        ),
         #[cfg(feature = "mpi")]
-        Kind::Mpi => warm_run(cf::MpiPoolExecutor::new(), workers, workload),
+        Kind::Mpi => run_pool(
+            cf::MpiPoolExecutor::new,
+            workers,
+            clock,
+            workload,
+            on_result,
+        ),
     }
 }
 
@@ -777,10 +784,9 @@ pub struct Sweep {
     /// Median time of the plain loop.
     pub sequential: Duration,
     /// One column per executor, in [`SWEEP_KINDS`] order: runs on started, warmed-up workers
-    /// ([`timed_run_warm`]).
+    /// ([`Clock::Warm`]).
     pub warm: Vec<(Kind, Column)>,
-    /// The same, with separate runs timed as the book does, from creating the pool to its
-    /// shutdown ([`timed_run`]).
+    /// The same, with separate runs timed as the book does ([`Clock::Book`]).
     pub cold: Vec<(Kind, Column)>,
 }
 
@@ -814,12 +820,11 @@ pub fn sweep<W: Workload>(
         sequential.push(run_sequential(workload).0);
         for (kind, per_workers) in &mut times {
             for (w, (warm, cold)) in per_workers.iter_mut().enumerate() {
-                let (elapsed, results) = timed_run_warm(*kind, w + 1, workload)?;
-                verify::<W>(*kind, w + 1, &reference, &results)?;
-                warm.push(elapsed);
-                let (elapsed, results) = timed_run(*kind, w + 1, workload, |_| {})?;
-                verify::<W>(*kind, w + 1, &reference, &results)?;
-                cold.push(elapsed);
+                for (clock, times) in [(Clock::Warm, &mut *warm), (Clock::Book, &mut *cold)] {
+                    let (elapsed, results) = timed_run(*kind, w + 1, clock, workload, |_| {})?;
+                    verify::<W>(*kind, w + 1, &reference, &results)?;
+                    times.push(elapsed);
+                }
             }
         }
     }
@@ -968,7 +973,7 @@ pub fn main<W: Workload>(name: &'static str, about: &'static str, workload: W) {
         sweep(&workload, workers, runs).map(|table| println!("{table}"))
     } else {
         workload.print_start(cli.executor, workers);
-        timed_run(cli.executor, workers, &workload, |r| {
+        timed_run(cli.executor, workers, Clock::Book, &workload, |r| {
             workload.print_result(r)
         })
         .map(|(elapsed, _)| workload.print_end(cli.executor, workers, elapsed))

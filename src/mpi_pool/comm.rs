@@ -18,7 +18,7 @@ use super::TAG;
 use crate::error::{BrokenExecutor, FutureError, MpiPoolError, SubmitError};
 use crate::process_pool::frame::{split_frames, FromWorker, ToWorker};
 use crate::process_pool::manager::error_of;
-use crate::process_pool::task::{Queue, Work};
+use crate::process_pool::task::{refusal, Queue, Work};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use parking_lot::{Condvar, Mutex};
@@ -279,24 +279,13 @@ impl Queue for Shared {
     /// Fails fast before the caller spends time encoding.
     fn check_open(&self) -> Result<(), SubmitError> {
         let st = self.state.lock();
-        if let Some(b) = &st.broken {
-            return Err(SubmitError::Broken(b.clone()));
-        }
-        if st.shutdown {
-            return Err(SubmitError::Shutdown);
-        }
-        Ok(())
+        refusal(st.broken.as_ref(), st.shutdown)
     }
 
     fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
         {
             let mut st = self.state.lock();
-            if let Some(b) = &st.broken {
-                return Err(SubmitError::Broken(b.clone()));
-            }
-            if st.shutdown {
-                return Err(SubmitError::Shutdown);
-            }
+            refusal(st.broken.as_ref(), st.shutdown)?;
             st.queue.push_back(work);
         }
         self.rt.wake();

@@ -12,7 +12,7 @@
 
 use super::frame::{self, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
 use super::image::{ImageId, Portable};
-use super::task::{Queue, Work};
+use super::task::{refusal, Queue, Work};
 use super::worker::WORKER_ENV;
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
 use mio::net::UnixStream;
@@ -111,6 +111,8 @@ impl Shared {
         let cancelled: Vec<Work> = {
             let mut st = self.state.lock();
             st.shutdown = true;
+            // Waiting `start_workers` calls get no answer after this: they return `Shutdown`.
+            self.started_cond.notify_all();
             if cancel_futures {
                 // Requeued tasks already run (they were sent to a worker that died before
                 // starting them); like running tasks, they are not cancelled.
@@ -139,12 +141,7 @@ impl Shared {
     /// answered the handshake (and run the initializer), or the pool broke or shut down.
     pub(super) fn start_workers(&self) -> Result<(), SubmitError> {
         let mut st = self.state.lock();
-        if let Some(b) = &st.broken {
-            return Err(SubmitError::Broken(b.clone()));
-        }
-        if st.shutdown {
-            return Err(SubmitError::Shutdown);
-        }
+        refusal(st.broken.as_ref(), st.shutdown)?;
         st.start_requests += 1;
         let asked = st.start_answers;
         self.wake();
@@ -152,12 +149,8 @@ impl Shared {
             if st.start_answers != asked {
                 return st.start_error.clone().map_or(Ok(()), Err);
             }
-            if let Some(b) = &st.broken {
-                return Err(SubmitError::Broken(b.clone()));
-            }
-            if st.shutdown && self.is_finished() {
-                return Err(SubmitError::Shutdown);
-            }
+            // The manager answers no request after a shutdown.
+            refusal(st.broken.as_ref(), st.shutdown)?;
             self.started_cond.wait(&mut st);
         }
     }
@@ -180,24 +173,13 @@ impl Queue for Shared {
     /// Fails fast before the caller spends time encoding.
     fn check_open(&self) -> Result<(), SubmitError> {
         let st = self.state.lock();
-        if let Some(b) = &st.broken {
-            return Err(SubmitError::Broken(b.clone()));
-        }
-        if st.shutdown {
-            return Err(SubmitError::Shutdown);
-        }
-        Ok(())
+        refusal(st.broken.as_ref(), st.shutdown)
     }
 
     fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
         {
             let mut st = self.state.lock();
-            if let Some(b) = &st.broken {
-                return Err(SubmitError::Broken(b.clone()));
-            }
-            if st.shutdown {
-                return Err(SubmitError::Shutdown);
-            }
+            refusal(st.broken.as_ref(), st.shutdown)?;
             st.queue.push_back(work);
         }
         self.wake();
@@ -323,8 +305,6 @@ impl Manager {
         }
         *self.shared.finished.lock() = true;
         self.shared.finished_cond.notify_all();
-        let _st = self.shared.state.lock();
-        self.shared.started_cond.notify_all();
     }
 
     /// Moves queued work to workers with free slots, starting workers as needed. Returns the

@@ -2,7 +2,7 @@
 
 use super::frame;
 use super::image::{self, ItemOutcome, Portable};
-use crate::error::{FutureError, InvalidArgument, SubmitError};
+use crate::error::{BrokenExecutor, FutureError, InvalidArgument, SubmitError};
 use crate::executor::{MapOptions, Payload};
 use crate::future::{Future, Promise};
 use crate::map::Map;
@@ -120,6 +120,16 @@ pub(crate) trait Queue: Send + Sync + 'static {
     fn check_open(&self) -> Result<(), SubmitError>;
     /// Queues an encoded task; the same errors as `check_open` if it closed meanwhile.
     fn enqueue(&self, work: Work) -> Result<(), SubmitError>;
+}
+
+/// What a pool whose state says `broken` and `shutdown` answers a caller: `Ok` while it takes
+/// work, else the refusal (a broken pool reports that first, as Python's does).
+pub(crate) fn refusal(broken: Option<&BrokenExecutor>, shutdown: bool) -> Result<(), SubmitError> {
+    match broken {
+        Some(b) => Err(SubmitError::Broken(b.clone())),
+        None if shutdown => Err(SubmitError::Shutdown),
+        None => Ok(()),
+    }
 }
 
 /// Encodes `arg` and wraps it in a `Task` frame.

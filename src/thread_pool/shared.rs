@@ -118,17 +118,9 @@ impl Shared {
         T: Send + Sync + 'static,
         E: TaskEnd,
     {
-        // ORDERING: Acquire pairs with the Release of `shutdown`/`break_pool` setting their bit;
-        // the increment itself is what `shutdown` waits to drain.
-        let gate = self.gate.fetch_add(1, Ordering::Acquire);
-        if gate & (SHUTDOWN | BROKEN) != 0 {
-            self.leave();
+        if let Err(refused) = self.enter() {
             Job::cancel(task);
-            return Err(if gate & BROKEN != 0 {
-                SubmitError::Broken(self.broken_error())
-            } else {
-                SubmitError::Shutdown
-            });
+            return Err(refused);
         }
         let future = Future::from_cell(task.clone());
         self.queue.push(task);
@@ -140,6 +132,31 @@ impl Shared {
                 future.cancel();
                 Err(e)
             }
+        }
+    }
+
+    /// Starts a `submit` (or a `start_workers`): counted in the gate until `leave`, or refused
+    /// (and not counted) if the pool is shut down or broken.
+    fn enter(&self) -> Result<(), SubmitError> {
+        // ORDERING: Acquire pairs with the Release of `shutdown`/`break_pool` setting their bit;
+        // the increment itself is what `shutdown` waits to drain.
+        let gate = self.gate.fetch_add(1, Ordering::Acquire);
+        let open = self.refusal(gate);
+        if open.is_err() {
+            self.leave();
+        }
+        open
+    }
+
+    /// What a caller gets from a pool whose gate word is `gate`: `Ok` while it is open, else
+    /// `Broken` (which wins, as in Python) or `Shutdown`.
+    fn refusal(&self, gate: usize) -> Result<(), SubmitError> {
+        if gate & BROKEN != 0 {
+            Err(SubmitError::Broken(self.broken_error()))
+        } else if gate & SHUTDOWN != 0 {
+            Err(SubmitError::Shutdown)
+        } else {
+            Ok(())
         }
     }
 
@@ -196,16 +213,7 @@ impl Shared {
     pub(crate) fn start_workers(self: &Arc<Self>) -> Result<(), SubmitError> {
         // Holding the gate like a submit keeps `shutdown(wait)` from collecting the join
         // handles before the threads started here are recorded.
-        // ORDERING: as in `submit_task`.
-        let gate = self.gate.fetch_add(1, Ordering::Acquire);
-        if gate & (SHUTDOWN | BROKEN) != 0 {
-            self.leave();
-            return Err(if gate & BROKEN != 0 {
-                SubmitError::Broken(self.broken_error())
-            } else {
-                SubmitError::Shutdown
-            });
-        }
+        self.enter()?;
         let mut started = Ok(true);
         while matches!(started, Ok(true)) {
             started = self.try_spawn_worker();
@@ -219,12 +227,9 @@ impl Shared {
             }
             // ORDERING: Acquire pairs with the Release of the `gate` bits.
             let gate = self.gate.load(Ordering::Acquire);
-            if gate & BROKEN != 0 {
+            if gate & (SHUTDOWN | BROKEN) != 0 {
                 drop(guard);
-                return Err(SubmitError::Broken(self.broken_error()));
-            }
-            if gate & SHUTDOWN != 0 {
-                return Err(SubmitError::Shutdown);
+                return self.refusal(gate);
             }
             self.ready_cond.wait(&mut guard);
         }
@@ -310,8 +315,7 @@ impl Shared {
                 return;
             }
         }
-        self.ready.fetch_add(1, Ordering::Relaxed);
-        if self.ready.load(Ordering::Relaxed) >= self.config.max_workers {
+        if self.ready.fetch_add(1, Ordering::Relaxed) + 1 >= self.config.max_workers {
             let _guard = self.sleep_lock.lock();
             self.ready_cond.notify_all();
         }
