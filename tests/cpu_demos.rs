@@ -271,24 +271,28 @@ fn sweep_fills_one_row_per_worker_count_and_checks_every_run() {
     let table = sweep(&small_arcfour(), 2, 2).unwrap();
     assert_eq!(table.jobs, 6);
     for columns in [&table.warm, &table.cold] {
-        let (kind, Column(times)) = &columns[0];
+        let (kind, Column { median, best }) = &columns[0];
         assert_eq!(*kind, Kind::Thread);
-        assert_eq!(times.len(), 2);
-        let (kind, Column(times)) = &columns[1];
+        assert_eq!((median.len(), best.len()), (2, 2));
+        assert!(best.iter().zip(median).all(|(b, m)| b <= m));
+        let (kind, Column { median, best }) = &columns[1];
         assert_eq!(*kind, Kind::Process);
-        assert_eq!(times.len(), 2);
+        assert_eq!((median.len(), best.len()), (2, 2));
     }
     let text = table.to_string();
     assert!(text.contains("Warm pool"), "{text}");
     assert!(text.contains("as the book does"), "{text}");
     assert!(
-        text.contains("| Workers | thread time | thread factor |"),
+        text.contains("| Workers | thread median | factor | thread best | factor |"),
         "{text}"
     );
     assert!(text.contains("|       1 |"), "{text}");
     assert!(text.contains("|       2 |"), "{text}");
     assert!(text.contains("1.00x"), "{text}");
-    assert!(text.contains("process time | process factor |"), "{text}");
+    assert!(
+        text.contains("| process median | factor | process best | factor |"),
+        "{text}"
+    );
 }
 
 #[test]
