@@ -4,8 +4,10 @@ use crate::error::{FutureError, SubmitError};
 use crate::executor::MapOptions;
 use crate::future::waiter::deadline_after;
 use crate::future::Future;
+use crate::thread_pool::Ordered;
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 type Feed<'a, R> = Box<dyn FnMut() -> Option<Result<Future<R>, SubmitError>> + Send + 'a>;
@@ -35,6 +37,8 @@ type Feed<'a, R> = Box<dyn FnMut() -> Option<Result<Future<R>, SubmitError>> + S
 pub struct Map<'a, R> {
     in_flight: VecDeque<Future<R>>,
     feed: Option<Feed<'a, R>>,
+    /// A thread pool's batch in place of `in_flight`, and the next item to read from it.
+    ordered: Option<(Arc<dyn Ordered<R>>, usize)>,
     deadline: Option<Instant>,
     rejected: Option<SubmitError>,
     finished: bool,
@@ -48,13 +52,7 @@ impl<'a, R: Send + Sync + 'static> Map<'a, R> {
         I: Iterator + Send + 'a,
         S: FnMut(I::Item) -> Result<Future<R>, SubmitError> + Send + 'a,
     {
-        let mut map = Map {
-            in_flight: VecDeque::new(),
-            feed: None,
-            deadline: deadline_after(options.get_timeout()),
-            rejected: None,
-            finished: false,
-        };
+        let mut map = Map::empty(deadline_after(options.get_timeout()));
         let mut items = items;
         let ahead = options.get_buffersize().unwrap_or(usize::MAX);
         for item in items.by_ref().take(ahead) {
@@ -72,9 +70,53 @@ impl<'a, R: Send + Sync + 'static> Map<'a, R> {
         map
     }
 
+    fn empty(deadline: Option<Instant>) -> Self {
+        Map {
+            in_flight: VecDeque::new(),
+            feed: None,
+            ordered: None,
+            deadline,
+            rejected: None,
+            finished: false,
+        }
+    }
+
+    /// The results of a batch that was submitted whole.
+    pub(crate) fn ordered(batch: Arc<dyn Ordered<R>>, deadline: Option<Instant>) -> Self {
+        let mut map = Map::empty(deadline);
+        map.ordered = Some((batch, 0));
+        map
+    }
+
+    /// The map of an executor that refused the first item.
+    pub(crate) fn refused(e: SubmitError) -> Self {
+        let mut map = Map::empty(None);
+        map.rejected = Some(e);
+        map
+    }
+
+    /// `next` for a batch.
+    fn next_ordered(&mut self) -> Option<Result<R, FutureError>> {
+        let (batch, next) = self.ordered.as_mut()?;
+        if *next == batch.len() {
+            self.finished = true;
+            return None;
+        }
+        let out = batch.take(*next, self.deadline);
+        *next += 1;
+        if matches!(out, Err(FutureError::Timeout)) {
+            batch.cancel();
+            self.finished = true;
+        }
+        Some(out)
+    }
+
     fn cancel_all(&mut self) {
         for f in self.in_flight.drain(..) {
             f.cancel();
+        }
+        if let Some((batch, _)) = &self.ordered {
+            batch.cancel();
         }
         self.feed = None;
         self.finished = true;
@@ -87,6 +129,9 @@ impl<R: Send + Sync + 'static> Iterator for Map<'_, R> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.finished {
             return None;
+        }
+        if self.ordered.is_some() {
+            return self.next_ordered();
         }
         // Python 3.14's order: top the buffer up first, then wait for the oldest.
         if let Some(feed) = self.feed.as_mut() {
@@ -120,6 +165,10 @@ impl<R: Send + Sync + 'static> Iterator for Map<'_, R> {
         if self.finished {
             return (0, Some(0));
         }
+        if let Some((batch, next)) = &self.ordered {
+            let left = batch.len() - next;
+            return (left, Some(left));
+        }
         let known = self.in_flight.len() + usize::from(self.rejected.is_some());
         (known, self.feed.is_none().then_some(known))
     }
@@ -130,6 +179,9 @@ impl<R> Drop for Map<'_, R> {
         for f in self.in_flight.drain(..) {
             f.cancel();
         }
+        if let Some((batch, _)) = &self.ordered {
+            batch.cancel();
+        }
     }
 }
 
@@ -137,6 +189,10 @@ impl<R> fmt::Debug for Map<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
             .field("in_flight", &self.in_flight.len())
+            .field(
+                "batch_left",
+                &self.ordered.as_ref().map(|(b, next)| b.len() - next),
+            )
             .field("lazy_input", &self.feed.is_some())
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()

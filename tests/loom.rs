@@ -232,6 +232,63 @@ fn a_burst_of_submits_wakes_every_worker_it_claimed() {
     });
 }
 
+/// The reader of a `map` racing the worker that runs the batch: the reader either finds each
+/// result published or registers as waiting before the worker looks, so it is always woken
+/// (a lost wake-up is a loom deadlock), and it reads each item's own result.
+#[test]
+fn map_reader_racing_the_batch_worker_is_never_left_asleep() {
+    loom::model(|| {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let out: Vec<_> = pool.map(|x: u8| x * 2, [1, 2]).collect();
+        assert_eq!(out, [Ok(2), Ok(4)]);
+    });
+}
+
+/// Dropping a `map` racing its worker's claims: every item runs at most once, the ones the
+/// reader saw ran, and shutdown(wait) returns (the worker stops claiming after the stop).
+#[test]
+fn dropping_a_map_racing_its_worker_runs_each_item_at_most_once() {
+    loom::model(|| {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let mut map = pool.map(
+            move |x: u8| {
+                counted.fetch_add(1, Ordering::Relaxed);
+                x
+            },
+            [1, 2],
+        );
+        assert_eq!(map.next(), Some(Ok(1)));
+        drop(map);
+        pool.shutdown(true, false);
+        let ran = runs.load(Ordering::Relaxed);
+        assert!((1..=2).contains(&ran), "{ran} runs");
+    });
+}
+
+/// `shutdown(cancel_futures)` racing a `map` reader while the worker holds the batch's only
+/// token: each item ends one way, run (its value) or cancelled, and the reader is woken for
+/// a cancelled item it waits on.
+#[test]
+fn shutdown_cancelling_a_map_wakes_its_reader_and_each_item_ends_one_way() {
+    bounded(2).check(|| {
+        let pool = Arc::new(ThreadPoolExecutor::new(1).unwrap());
+        let map = pool.map(|x: u8| x, [1, 2]);
+        let stopper = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.shutdown(false, true))
+        };
+        for (item, want) in map.zip([1, 2]) {
+            assert!(
+                item == Ok(want) || item == Err(FutureError::Cancelled),
+                "{item:?}"
+            );
+        }
+        stopper.join().unwrap();
+    });
+}
+
 /// A waker a model thread can sleep on: a lost wake-up leaves it asleep, which loom reports as
 /// a deadlock.
 #[derive(Default)]

@@ -574,3 +574,185 @@ fn buffered_map_yields_submitted_items_then_rejected_when_the_pool_shuts_down_mi
     );
     assert_eq!(it.next(), None);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The thread pool submits a whole `map` as one batch (see `src/thread_pool/batch.rs`): these
+// pin the per-item behaviours that batching must keep.
+
+#[test]
+fn map_items_start_in_input_order_on_one_worker() {
+    // CPython's work queue is FIFO: with one worker, items run in submission order.
+    let ex = ThreadPoolExecutor::new(1).unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let o = order.clone();
+    let n = stress_iterations(200) as u32;
+    let out: Vec<u32> = ex
+        .map(
+            move |i: u32| {
+                o.lock().unwrap().push(i);
+                i
+            },
+            0..n,
+        )
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(out, (0..n).collect::<Vec<_>>());
+    assert_eq!(*order.lock().unwrap(), out);
+}
+
+#[test]
+fn map_runs_as_many_items_at_once_as_the_pool_has_workers() {
+    // The loiter demo's shape: 3 workers, 3 items that each wait for the other two.
+    let ex = ThreadPoolExecutor::new(3).unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(3));
+    let b = barrier.clone();
+    within("3 items meet at a barrier", move || {
+        let out: Vec<u32> = ex
+            .map(
+                move |i: u32| {
+                    b.wait();
+                    i
+                },
+                0..3,
+            )
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(out, [0, 1, 2]);
+    });
+}
+
+#[test]
+fn map_called_from_a_task_of_the_same_pool_runs_pending_items_on_that_task() {
+    // A one-worker pool whose only worker reads a map: no other worker could run the items, so
+    // the reader runs them itself instead of deadlocking (as `result()` does for a future).
+    let ex = Arc::new(ThreadPoolExecutor::new(1).unwrap());
+    let inner = ex.clone();
+    let f = ex
+        .submit(
+            move |n: u32| {
+                inner
+                    .map(|i: u32| i * 2, 0..n)
+                    .map(Result::unwrap)
+                    .sum::<u32>()
+            },
+            5,
+        )
+        .unwrap();
+    assert_eq!(f.result(Some(LONG)), Ok(&20));
+}
+
+#[test]
+fn shutdown_cancel_futures_cancels_map_items_no_worker_reached() {
+    // CPython G (cancel_futures): every item not started is cancelled, even when the batch's
+    // only token has left the queue because the one worker is busy with item 0.
+    let ex = ThreadPoolExecutor::new(1).unwrap();
+    let hold = gate();
+    let ran = Ran::default();
+    let (started_tx, started_rx) = mpsc::channel();
+    let (h, r) = (hold.clone(), ran.clone());
+    let mut it = ex.map(
+        move |i: i64| {
+            if i == 0 {
+                started_tx.send(()).unwrap();
+                h.result(None).unwrap();
+            }
+            r.add(i);
+            i
+        },
+        0..10,
+    );
+    started_rx.recv_timeout(LONG).expect("item 0 starts");
+    ex.shutdown(false, true);
+    open(&hold);
+    assert_eq!(it.next(), Some(Ok(0)));
+    for _ in 1..10 {
+        assert_eq!(it.next(), Some(Err(FutureError::Cancelled)));
+    }
+    assert_eq!(it.next(), None);
+    ex.shutdown(true, false);
+    assert_eq!(ran.get(), BTreeSet::from([0]));
+}
+
+#[test]
+fn a_failed_initializer_fails_the_map_items_no_worker_reached() {
+    // CPython K (BrokenThreadPool): the second worker's initializer fails while the first runs
+    // item 0; the items not started fail with the broken-executor error.
+    let inits = Arc::new(AtomicUsize::new(0));
+    let ex = Arc::new(
+        ThreadPoolExecutor::builder()
+            .max_workers(2)
+            .initializer(move || {
+                if inits.fetch_add(1, Ordering::SeqCst) == 1 {
+                    panic!("second worker refuses");
+                }
+            })
+            .build()
+            .unwrap(),
+    );
+    let hold = gate();
+    let h = hold.clone();
+    let mut it = ex.map(
+        move |i: u32| {
+            if i == 0 {
+                h.result(None).unwrap();
+            }
+            i
+        },
+        0..6,
+    );
+    // The pool reports itself broken once the failing worker has stopped the batch.
+    let probe = ex.clone();
+    within("the pool breaks", move || {
+        while !matches!(probe.submit(|x: u32| x, 0), Err(SubmitError::Broken(_))) {
+            std::thread::yield_now();
+        }
+    });
+    open(&hold);
+    assert_eq!(it.next(), Some(Ok(0)));
+    for _ in 1..6 {
+        let item = it.next().unwrap();
+        assert!(
+            matches!(item, Err(FutureError::BrokenExecutor(_))),
+            "{item:?}"
+        );
+    }
+    assert_eq!(it.next(), None);
+}
+
+#[test]
+fn a_map_dropped_at_random_points_runs_each_item_at_most_once() {
+    // Stress: readers stop early while two workers claim items; every yielded value is its own
+    // item's, nothing runs twice, and nothing read was skipped.
+    for round in 0..stress_iterations(50) {
+        let ex = ThreadPoolExecutor::new(2).unwrap();
+        let counts: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..1000).map(|_| AtomicUsize::new(0)).collect());
+        let c = counts.clone();
+        let it = ex.map(
+            move |i: usize| {
+                c[i].fetch_add(1, Ordering::Relaxed);
+                if i % 97 == 13 {
+                    panic!("item {i}");
+                }
+                i
+            },
+            0..1000,
+        );
+        let keep = (round * 37) % 1000;
+        for (i, item) in it.take(keep).enumerate() {
+            match item {
+                Ok(v) => assert_eq!(v, i),
+                Err(e) => assert_eq!(e.panic_message(), Some(format!("item {i}").as_str())),
+            }
+        }
+        // `take` dropped the iterator; the shutdown waits for the items already claimed.
+        ex.shutdown(true, false);
+        for (i, c) in counts.iter().enumerate() {
+            let runs = c.load(Ordering::Relaxed);
+            assert!(runs <= 1, "item {i} ran {runs} times");
+            if i < keep {
+                assert_eq!(runs, 1, "item {i} was read but did not run");
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::future::Future;
 use crate::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{thread, Condvar, Mutex, Queue};
 use crossbeam_utils::CachePadded;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// Gate word: bit 63 shutdown, bit 62 broken, the rest counts `submit` calls in progress.
 const SHUTDOWN: usize = 1 << (usize::BITS - 1);
@@ -70,6 +70,9 @@ pub(crate) struct Shared {
     ready_cond: Condvar,
     handles: Mutex<Vec<thread::JoinHandle<()>>>,
     broken: Mutex<Option<BrokenExecutor>>,
+    /// `map` batches not yet dropped: a stop reaches their pending items even after every
+    /// token left the queue.
+    batches: Mutex<Vec<Weak<dyn Job>>>,
 }
 
 impl Shared {
@@ -88,6 +91,7 @@ impl Shared {
             ready_cond: Condvar::new(),
             handles: Mutex::new(Vec::new()),
             broken: Mutex::new(None),
+            batches: Mutex::new(Vec::new()),
         })
     }
 
@@ -133,6 +137,54 @@ impl Shared {
                 Err(e)
             }
         }
+    }
+
+    /// Queues a `map` batch of `items` items as one token per worker that can help with it
+    /// (`min(items, max_workers)`): one gate entry and one wake-up check per token, not per
+    /// item.
+    ///
+    /// Refused (shut down or broken): the batch is cancelled and never queued. If not even the
+    /// first worker could be started, the batch is cancelled and the spawn error returned, as
+    /// `submit` does for its task.
+    pub(crate) fn submit_batch(
+        self: &Arc<Self>,
+        batch: Arc<dyn Job>,
+        items: usize,
+    ) -> Result<(), SubmitError> {
+        if let Err(refused) = self.enter() {
+            batch.cancel();
+            return Err(refused);
+        }
+        {
+            let mut live = self.batches.lock();
+            live.retain(|b| b.strong_count() > 0);
+            live.push(Arc::downgrade(&batch));
+        }
+        let mut outcome = Ok(());
+        for token in 0..items.min(self.config.max_workers) {
+            self.queue.push(Arc::clone(&batch));
+            if let Err(e) = self.wake_or_spawn() {
+                // Later tokens only add helpers; the first one needs a worker.
+                if token == 0 {
+                    outcome = Err(e);
+                }
+                break;
+            }
+        }
+        self.leave();
+        if outcome.is_err() {
+            batch.cancel();
+        }
+        outcome
+    }
+
+    /// The live `map` batches, for a stop that must reach their pending items.
+    fn live_batches(&self) -> Vec<Arc<dyn Job>> {
+        self.batches
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     /// Starts a `submit` (or a `start_workers`): counted in the gate until `leave`, or refused
@@ -488,6 +540,9 @@ impl Shared {
             while let Some(job) = self.queue.pop() {
                 job.cancel();
             }
+            for batch in self.live_batches() {
+                batch.cancel();
+            }
         }
         self.wake_all();
         if !wait {
@@ -520,6 +575,10 @@ impl Shared {
         // ORDERING: Release pairs with the Acquire in `submit`.
         self.gate.fetch_or(BROKEN, Ordering::Release);
         self.fail_queued();
+        let error = self.broken_error();
+        for batch in self.live_batches() {
+            batch.fail(&error);
+        }
         self.wake_all();
     }
 
