@@ -188,10 +188,13 @@ impl<R> Drop for Map<'_, R> {
 impl<R> fmt::Debug for Map<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
-            .field("in_flight", &self.in_flight.len())
+            // Items submitted and not yet yielded, whether as futures or as a batch.
             .field(
-                "batch_left",
-                &self.ordered.as_ref().map(|(b, next)| b.len() - next),
+                "in_flight",
+                &self
+                    .ordered
+                    .as_ref()
+                    .map_or(self.in_flight.len(), |(b, next)| b.len() - next),
             )
             .field("lazy_input", &self.feed.is_some())
             .field("deadline", &self.deadline)
