@@ -15,13 +15,13 @@
 
 use super::launch::{precise_sleeps, Backoff};
 use super::TAG;
-use crate::error::{BrokenExecutor, FutureError, MpiPoolError, SubmitError};
+use crate::error::{BrokenExecutor, MpiPoolError};
 use crate::process_pool::frame::{split_frames, FromWorker, ToWorker};
 use crate::process_pool::manager::error_of;
-use crate::process_pool::task::{refusal, Queue, Work};
+use crate::process_pool::task::{fail_all, Intake, Queue, Work};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, MappedMutexGuard, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -200,23 +200,16 @@ impl Runtime {
 /// thread.
 pub(crate) struct Shared {
     rt: &'static Runtime,
-    state: Mutex<State>,
+    state: Mutex<Intake>,
     finished: Mutex<bool>,
     finished_cond: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    queue: VecDeque<Work>,
-    shutdown: bool,
-    broken: Option<BrokenExecutor>,
 }
 
 impl Shared {
     fn new(rt: &'static Runtime) -> Self {
         Shared {
             rt,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(Intake::default()),
             finished: Mutex::new(false),
             finished_cond: Condvar::new(),
         }
@@ -262,34 +255,19 @@ impl Shared {
         self.finished_cond.notify_all();
     }
 
-    fn fail_queue(&self, broken: BrokenExecutor) {
-        let queued: Vec<Work> = {
-            let mut st = self.state.lock();
-            st.broken = Some(broken.clone());
-            st.queue.drain(..).collect()
-        };
-        let err = FutureError::BrokenExecutor(broken);
-        for work in queued {
-            work.job.complete(Err(err.clone()));
-        }
+    fn fail_queue(&self, broken: &BrokenExecutor) {
+        let queued = self.state.lock().break_with(broken);
+        fail_all(queued, broken);
     }
 }
 
 impl Queue for Shared {
-    /// Fails fast before the caller spends time encoding.
-    fn check_open(&self) -> Result<(), SubmitError> {
-        let st = self.state.lock();
-        refusal(st.broken.as_ref(), st.shutdown)
+    fn intake(&self) -> MappedMutexGuard<'_, Intake> {
+        MutexGuard::map(self.state.lock(), |st| st)
     }
 
-    fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
-        {
-            let mut st = self.state.lock();
-            refusal(st.broken.as_ref(), st.shutdown)?;
-            st.queue.push_back(work);
-        }
+    fn wake_consumer(&self) {
         self.rt.wake();
-        Ok(())
     }
 }
 
@@ -640,7 +618,7 @@ impl Comm {
             shared.finish();
             let _ = h.opening.reply.send(Err(refused));
         } else if let Some(message) = h.init_failed {
-            shared.fail_queue(BrokenExecutor::new(format!(
+            shared.fail_queue(&BrokenExecutor::new(format!(
                 "A process initializer failed, the MPI pool is not usable anymore: {message}"
             )));
             shared.finish();
@@ -676,13 +654,10 @@ impl Comm {
     fn break_session(&mut self, message: String) {
         let broken = BrokenExecutor::new(message);
         if let Some(session) = &self.session {
-            session.fail_queue(broken.clone());
+            session.fail_queue(&broken);
         }
-        let err = FutureError::BrokenExecutor(broken);
         for rank in &mut self.ranks {
-            for (_, work) in rank.in_flight.drain(..) {
-                work.job.complete(Err(err.clone()));
-            }
+            fail_all(rank.in_flight.drain(..).map(|(_, work)| work), &broken);
         }
         self.in_flight = 0;
     }

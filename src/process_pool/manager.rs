@@ -12,12 +12,12 @@
 
 use super::frame::{self, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
 use super::image::{ImageId, Portable};
-use super::task::{refusal, Queue, Work};
+use super::task::{fail_all, Intake, Queue, Work};
 use super::worker::WORKER_ENV;
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
 use mio::net::UnixStream;
 use mio::{Events, Interest, Poll, Token, Waker};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, MappedMutexGuard, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
@@ -69,9 +69,7 @@ pub(super) struct Shared {
 
 #[derive(Default)]
 struct State {
-    queue: VecDeque<Work>,
-    shutdown: bool,
-    broken: Option<BrokenExecutor>,
+    intake: Intake,
     /// A signal `terminate_workers`/`kill_workers` asked the manager to send.
     signal: Option<i32>,
     /// `start_workers` calls waiting for every worker to be started and ready.
@@ -110,15 +108,15 @@ impl Shared {
     pub(super) fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let cancelled: Vec<Work> = {
             let mut st = self.state.lock();
-            st.shutdown = true;
+            st.intake.shutdown = true;
             // Waiting `start_workers` calls get no answer after this: they return `Shutdown`.
             self.started_cond.notify_all();
             if cancel_futures {
                 // Requeued tasks already run (they were sent to a worker that died before
                 // starting them); like running tasks, they are not cancelled.
                 let (keep, cancel): (VecDeque<Work>, VecDeque<Work>) =
-                    st.queue.drain(..).partition(|w| w.started);
-                st.queue = keep;
+                    st.intake.queue.drain(..).partition(|w| w.started);
+                st.intake.queue = keep;
                 cancel.into_iter().collect()
             } else {
                 Vec::new()
@@ -141,7 +139,7 @@ impl Shared {
     /// answered the handshake (and run the initializer), or the pool broke or shut down.
     pub(super) fn start_workers(&self) -> Result<(), SubmitError> {
         let mut st = self.state.lock();
-        refusal(st.broken.as_ref(), st.shutdown)?;
+        st.intake.refusal()?;
         st.start_requests += 1;
         let asked = st.start_answers;
         self.wake();
@@ -150,7 +148,7 @@ impl Shared {
                 return st.start_error.clone().map_or(Ok(()), Err);
             }
             // The manager answers no request after a shutdown.
-            refusal(st.broken.as_ref(), st.shutdown)?;
+            st.intake.refusal()?;
             self.started_cond.wait(&mut st);
         }
     }
@@ -170,20 +168,12 @@ impl Shared {
 }
 
 impl Queue for Shared {
-    /// Fails fast before the caller spends time encoding.
-    fn check_open(&self) -> Result<(), SubmitError> {
-        let st = self.state.lock();
-        refusal(st.broken.as_ref(), st.shutdown)
+    fn intake(&self) -> MappedMutexGuard<'_, Intake> {
+        MutexGuard::map(self.state.lock(), |st| &mut st.intake)
     }
 
-    fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
-        {
-            let mut st = self.state.lock();
-            refusal(st.broken.as_ref(), st.shutdown)?;
-            st.queue.push_back(work);
-        }
+    fn wake_consumer(&self) {
         self.wake();
-        Ok(())
     }
 }
 
@@ -316,10 +306,16 @@ impl Manager {
             let room = slots.min(window.saturating_sub(self.in_flight));
             let (batch, queued, shutdown, signal, start) = {
                 let mut st = self.shared.state.lock();
-                let n = room.min(st.queue.len());
-                let batch: Vec<Work> = st.queue.drain(..n).collect();
-                let start = st.start_requests > 0 && !st.shutdown;
-                (batch, st.queue.len(), st.shutdown, st.signal.take(), start)
+                let n = room.min(st.intake.queue.len());
+                let batch: Vec<Work> = st.intake.queue.drain(..n).collect();
+                let start = st.start_requests > 0 && !st.intake.shutdown;
+                (
+                    batch,
+                    st.intake.queue.len(),
+                    st.intake.shutdown,
+                    st.signal.take(),
+                    start,
+                )
             };
             if start && !self.broken {
                 self.start_all();
@@ -617,10 +613,8 @@ impl Manager {
                 "A process in the process pool was terminated abruptly while the future was \
                  running or pending ({exit})"
             );
-            let err = FutureError::BrokenExecutor(BrokenExecutor::new(msg.clone()));
-            for (_, work) in w.in_flight.drain(..) {
-                work.job.complete(Err(err.clone()));
-            }
+            let broken = BrokenExecutor::new(msg.clone());
+            fail_all(w.in_flight.drain(..).map(|(_, work)| work), &broken);
             self.break_pool(msg);
             return;
         }
@@ -638,13 +632,13 @@ impl Manager {
         if !w.in_flight.is_empty() {
             let mut st = self.shared.state.lock();
             for (_, work) in w.in_flight.drain(..).rev() {
-                st.queue.push_front(work);
+                st.intake.queue.push_front(work);
             }
         }
     }
 
     fn close_idle_workers(&mut self) {
-        let shutdown_done = self.in_flight == 0 && self.shared.state.lock().queue.is_empty();
+        let shutdown_done = self.in_flight == 0 && self.shared.state.lock().intake.queue.is_empty();
         if !shutdown_done && !self.broken {
             return;
         }
@@ -698,7 +692,7 @@ impl Manager {
 
     /// Fails every queued task (no worker could be started for them).
     fn fail_queue(&mut self, error: SubmitError) {
-        let queued: Vec<Work> = self.shared.state.lock().queue.drain(..).collect();
+        let queued: Vec<Work> = self.shared.state.lock().intake.queue.drain(..).collect();
         for work in queued {
             work.job.complete(Err(FutureError::Rejected(error.clone())));
         }
@@ -712,20 +706,14 @@ impl Manager {
         }
         self.broken = true;
         let broken = BrokenExecutor::new(message);
-        let queued: Vec<Work> = {
+        let queued = {
             let mut st = self.shared.state.lock();
-            st.broken = Some(broken.clone());
             self.shared.started_cond.notify_all();
-            st.queue.drain(..).collect()
+            st.intake.break_with(&broken)
         };
-        let err = FutureError::BrokenExecutor(broken);
-        for work in queued {
-            work.job.complete(Err(err.clone()));
-        }
+        fail_all(queued, &broken);
         for w in self.workers.iter_mut().flatten() {
-            for (_, work) in w.in_flight.drain(..) {
-                work.job.complete(Err(err.clone()));
-            }
+            fail_all(w.in_flight.drain(..).map(|(_, work)| work), &broken);
             w.closing = true;
             let _ = w.child.kill();
         }

@@ -6,6 +6,7 @@ use crate::error::{BrokenExecutor, FutureError, InvalidArgument, SubmitError};
 use crate::executor::{MapOptions, Payload};
 use crate::future::{Future, Promise};
 use crate::map::Map;
+use parking_lot::MappedMutexGuard;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -113,22 +114,63 @@ impl<R: Payload> Job for Chunk<R> {
     }
 }
 
+/// The part of a pool's locked state that every submission goes through: the queue, and
+/// whether the pool still takes work. The process pool and the MPI pool both keep one.
+#[derive(Default)]
+pub(crate) struct Intake {
+    pub(crate) queue: VecDeque<Work>,
+    pub(crate) shutdown: bool,
+    pub(crate) broken: Option<BrokenExecutor>,
+}
+
+impl Intake {
+    /// `Ok` while the pool takes work, else the refusal (a broken pool reports that first, as
+    /// Python's does).
+    pub(crate) fn refusal(&self) -> Result<(), SubmitError> {
+        match &self.broken {
+            Some(b) => Err(SubmitError::Broken(b.clone())),
+            None if self.shutdown => Err(SubmitError::Shutdown),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks the pool broken and hands back the queued work, to fail outside the lock.
+    pub(crate) fn break_with(&mut self, broken: &BrokenExecutor) -> VecDeque<Work> {
+        self.broken = Some(broken.clone());
+        std::mem::take(&mut self.queue)
+    }
+}
+
+/// Fails each of `works` with the broken-executor error.
+pub(crate) fn fail_all(works: impl IntoIterator<Item = Work>, broken: &BrokenExecutor) {
+    let err = FutureError::BrokenExecutor(broken.clone());
+    for work in works {
+        work.job.complete(Err(err.clone()));
+    }
+}
+
 /// Where a pool's submissions go: the process pool's manager queue, or the MPI pool's. The
 /// encoding, the futures and `map` are the same for both, written once below.
 pub(crate) trait Queue: Send + Sync + 'static {
-    /// Fails fast (shut down, broken) before the caller spends time encoding.
-    fn check_open(&self) -> Result<(), SubmitError>;
-    /// Queues an encoded task; the same errors as `check_open` if it closed meanwhile.
-    fn enqueue(&self, work: Work) -> Result<(), SubmitError>;
-}
+    /// The pool's intake, locked.
+    fn intake(&self) -> MappedMutexGuard<'_, Intake>;
+    /// Tells the thread that consumes the queue that work arrived.
+    fn wake_consumer(&self);
 
-/// What a pool whose state says `broken` and `shutdown` answers a caller: `Ok` while it takes
-/// work, else the refusal (a broken pool reports that first, as Python's does).
-pub(crate) fn refusal(broken: Option<&BrokenExecutor>, shutdown: bool) -> Result<(), SubmitError> {
-    match broken {
-        Some(b) => Err(SubmitError::Broken(b.clone())),
-        None if shutdown => Err(SubmitError::Shutdown),
-        None => Ok(()),
+    /// Fails fast (shut down, broken) before the caller spends time encoding.
+    fn check_open(&self) -> Result<(), SubmitError> {
+        self.intake().refusal()
+    }
+
+    /// Queues an encoded task; the same errors as `check_open` if it closed meanwhile.
+    fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
+        {
+            let mut intake = self.intake();
+            intake.refusal()?;
+            intake.queue.push_back(work);
+        }
+        self.wake_consumer();
+        Ok(())
     }
 }
 
