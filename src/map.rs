@@ -105,21 +105,35 @@ impl<'a, R: Send + Sync + 'static> Map<'a, R> {
         let out = batch.take(*next, self.deadline);
         *next += 1;
         if matches!(out, Err(FutureError::Timeout)) {
-            batch.cancel();
-            self.finished = true;
+            self.cancel_all();
         }
         Some(out)
     }
 
     fn cancel_all(&mut self) {
+        self.cancel_pending();
+        self.feed = None;
+        self.finished = true;
+    }
+}
+
+impl<R> Map<'_, R> {
+    /// Items submitted and not yet yielded.
+    fn pending(&self) -> usize {
+        match &self.ordered {
+            Some((batch, next)) => batch.len() - next,
+            None => self.in_flight.len(),
+        }
+    }
+
+    /// Cancels every submitted item that has not started.
+    fn cancel_pending(&mut self) {
         for f in self.in_flight.drain(..) {
             f.cancel();
         }
         if let Some((batch, _)) = &self.ordered {
             batch.cancel();
         }
-        self.feed = None;
-        self.finished = true;
     }
 }
 
@@ -165,37 +179,21 @@ impl<R: Send + Sync + 'static> Iterator for Map<'_, R> {
         if self.finished {
             return (0, Some(0));
         }
-        if let Some((batch, next)) = &self.ordered {
-            let left = batch.len() - next;
-            return (left, Some(left));
-        }
-        let known = self.in_flight.len() + usize::from(self.rejected.is_some());
+        let known = self.pending() + usize::from(self.rejected.is_some());
         (known, self.feed.is_none().then_some(known))
     }
 }
 
 impl<R> Drop for Map<'_, R> {
     fn drop(&mut self) {
-        for f in self.in_flight.drain(..) {
-            f.cancel();
-        }
-        if let Some((batch, _)) = &self.ordered {
-            batch.cancel();
-        }
+        self.cancel_pending();
     }
 }
 
 impl<R> fmt::Debug for Map<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
-            // Items submitted and not yet yielded, whether as futures or as a batch.
-            .field(
-                "in_flight",
-                &self
-                    .ordered
-                    .as_ref()
-                    .map_or(self.in_flight.len(), |(b, next)| b.len() - next),
-            )
+            .field("in_flight", &self.pending())
             .field("lazy_input", &self.feed.is_some())
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()

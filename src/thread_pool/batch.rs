@@ -169,8 +169,7 @@ where
             // worker that may never come (every one of them could be a reader).
             if self.pool == current_pool() {
                 if let Some(a) = self.claim(i) {
-                    let out = self.call(a);
-                    *self.slots[i].lock() = Slot::Done(out);
+                    self.publish(i, self.call(a));
                     continue;
                 }
             }
