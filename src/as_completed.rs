@@ -3,7 +3,7 @@
 use crate::error::TimeoutError;
 use crate::future::waiter::{deadline_after, Ended, Notify};
 use crate::future::{Entry, Future};
-use crate::identity::addr_set;
+use crate::identity::Unique;
 use crate::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::fmt;
@@ -103,12 +103,13 @@ impl<T> AsCompleted<T> {
     /// The first `next()`: deduplicate, split finished from pending, register on the pending.
     fn start(&mut self, input: Vec<Future<T>>) {
         self.deadline = deadline_after(self.timeout);
-        let mut seen = addr_set(input.len());
+        let mut unique = Unique::new(input.len());
         let notify: Arc<dyn Notify> = self.queue.clone();
         for f in input {
-            if !seen.insert(f.addr()) {
+            if !unique.first(&f) {
                 continue;
             }
+            self.total += 1;
             // Already done: no lock, no registration.
             if f.core().is_collected() {
                 self.ready.push_back(f);
@@ -126,7 +127,6 @@ impl<T> AsCompleted<T> {
                 Err(_) => self.ready.push_back(f),
             }
         }
-        self.total = seen.len();
     }
 
     fn deregister_all(&mut self) {

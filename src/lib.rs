@@ -59,7 +59,7 @@
 //! | `future.add_done_callback(fn)` | [`future.add_done_callback(fn)`](Future::add_done_callback) |
 //! | `Future()`, `set_result`, `set_exception` | [`Future::new`], [`Future::set_result`], [`Future::set_exception`] |
 //! | `as_completed(fs, timeout)` | [`as_completed(fs, timeout)`](as_completed) → iterator of `Result<Future<T>, TimeoutError>` |
-//! | `wait(fs, timeout, return_when=FIRST_COMPLETED)` | [`wait(fs, timeout, ReturnWhen::FirstCompleted)`](wait) → [`DoneAndNotDone`] |
+//! | `wait(fs, timeout, return_when=FIRST_COMPLETED)` | [`wait(fs, timeout, ReturnWhen::FirstCompleted)`](wait) → [`DoneAndNotDone`]: two [`FutureSet`]s, in input order |
 //! | `CancelledError`, `TimeoutError` | [`FutureError::Cancelled`], [`FutureError::Timeout`] (and [`TimeoutError`] from `as_completed`) |
 //! | an exception raised by the task | [`FutureError::Panicked`]; a task's own `Result` is its value |
 //! | `BrokenExecutor`, `BrokenThreadPool` | [`FutureError::BrokenExecutor`], [`SubmitError::Broken`] |
@@ -182,6 +182,7 @@ mod as_completed;
 mod error;
 mod executor;
 mod future;
+mod future_set;
 mod identity;
 mod map;
 mod map_unordered;
@@ -202,6 +203,7 @@ pub use crate::error::{
 };
 pub use crate::executor::{Executor, MapOptions, Payload};
 pub use crate::future::{Await, AwaitRef, Future, FutureState};
+pub use crate::future_set::FutureSet;
 pub use crate::map::Map;
 pub use crate::map_unordered::MapUnordered;
 #[cfg(feature = "mpi")]

@@ -3,9 +3,9 @@
 
 use crate::future::waiter::{deadline_after, Ended, Notify};
 use crate::future::{Entry, Future};
-use crate::identity::addr_set;
+use crate::future_set::FutureSet;
+use crate::identity::Unique;
 use crate::sync::{Condvar, Mutex};
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,7 @@ pub enum ReturnWhen {
     AllCompleted,
 }
 
-/// The two sets [`wait`] returns (Python's `DoneAndNotDoneFutures`).
+/// The two sets [`wait`] returns (Python's `DoneAndNotDoneFutures`), each in input order.
 ///
 /// ```
 /// use concurrent_futures::{wait, Future, ReturnWhen};
@@ -40,9 +40,9 @@ pub enum ReturnWhen {
 /// ```
 pub struct DoneAndNotDone<T> {
     /// Futures finished or cancelled (and acknowledged) when `wait` returned.
-    pub done: HashSet<Future<T>>,
+    pub done: FutureSet<T>,
     /// The others.
-    pub not_done: HashSet<Future<T>>,
+    pub not_done: FutureSet<T>,
 }
 
 impl<T> fmt::Debug for DoneAndNotDone<T> {
@@ -100,13 +100,7 @@ where
     I::Item: Into<Future<T>>,
 {
     let deadline = deadline_after(timeout);
-    let futures = futures.into_iter();
-    // Sized from the input's hint: rehashing as the set grows showed in profiles of 200k.
-    let mut seen = addr_set(futures.size_hint().0);
-    let all: Vec<Future<T>> = futures
-        .map(Into::into)
-        .filter(|f| seen.insert(f.addr()))
-        .collect();
+    let mut all: Vec<Future<T>> = futures.into_iter().map(Into::into).collect();
     let waiter = Arc::new(Waiter {
         state: Mutex::new((0, false)),
         cond: Condvar::new(),
@@ -114,7 +108,13 @@ where
     let notify: Arc<dyn Notify> = waiter.clone();
     let mut registered = Vec::new();
     let (mut already, mut failed_already) = (0, false);
-    for (token, f) in all.iter().enumerate() {
+    // One loop drops duplicates and registers, so each future is touched once while in cache.
+    let mut unique = Unique::new(all.len());
+    let mut token = 0;
+    all.retain(|f| {
+        if !unique.first(f) {
+            return false;
+        }
         // Already done: no lock, no registration.
         let registered_now = !f.core().is_collected()
             && f.core()
@@ -126,7 +126,10 @@ where
             already += 1;
             failed_already |= f.core().failed();
         }
-    }
+        token += 1;
+        true
+    });
+    drop(unique);
     let satisfied = |done: usize, failed: bool| match return_when {
         ReturnWhen::FirstCompleted => done > 0,
         ReturnWhen::FirstException => failed || done == all.len(),
@@ -158,16 +161,9 @@ where
     for &token in &registered {
         all[token].core().deregister(&notify, token);
     }
-    // Sized up front: growing two hash sets by doubling made 200k futures cost 3x 100k.
-    let done_count = all.iter().filter(|f| f.core().is_collected()).count();
-    let mut done = HashSet::with_capacity(done_count);
-    let mut not_done = HashSet::with_capacity(all.len() - done_count);
-    for f in all {
-        if f.core().is_collected() {
-            done.insert(f);
-        } else {
-            not_done.insert(f);
-        }
+    let (done, not_done) = all.into_iter().partition(|f| f.core().is_collected());
+    DoneAndNotDone {
+        done: FutureSet::from_distinct(done),
+        not_done: FutureSet::from_distinct(not_done),
     }
-    DoneAndNotDone { done, not_done }
 }

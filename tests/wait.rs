@@ -8,7 +8,9 @@ use common::{
     cancelled, cancelled_and_notified, failed, finished_with, pending, stress_iterations, watchdog,
     BlockedPool, Gate,
 };
-use concurrent_futures::{wait, DoneAndNotDone, Future, ReturnWhen, ThreadPoolExecutor};
+use concurrent_futures::{
+    as_completed, wait, DoneAndNotDone, Future, FutureSet, ReturnWhen, ThreadPoolExecutor,
+};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
@@ -227,7 +229,7 @@ fn default_return_when_is_all_completed_and_result_is_two_sets() {
     let a = finished_with(1);
     let b = pending();
     let DoneAndNotDone { done, not_done } = wait([&a, &b], ZERO, ReturnWhen::default());
-    let (done, not_done): (HashSet<Future<i32>>, HashSet<Future<i32>>) = (done, not_done);
+    let (done, not_done): (FutureSet<i32>, FutureSet<i32>) = (done, not_done);
     assert_eq!(done, set(&[&a]));
     assert_eq!(not_done, set(&[&b]));
     // Empty input: two empty sets, at once, whatever the condition.
@@ -379,4 +381,60 @@ fn worker_waiting_on_a_cancelled_queued_future_of_its_own_pool_does_not_deadlock
         Ok(2),
         "a worker's wait(None) hung on a cancelled task queued on its own pool"
     );
+}
+
+// Beyond Python: the sets keep input order (first occurrence), compare as sets, and answer
+// `contains` the same on both sides of the size where an index replaces the scan.
+#[test]
+fn sets_keep_input_order_compare_as_sets_and_contain_what_they_hold() {
+    for n in [3, 16, 17, 100] {
+        let futures: Vec<Future<i32>> = (0..n).map(finished_with).collect();
+        let outsider = finished_with(-1);
+        let mut input: Vec<&Future<i32>> = futures.iter().rev().collect();
+        input.extend(futures.iter().step_by(2)); // duplicates, later in the input
+        let done = wait(input, None, AllCompleted).done;
+        let order: Vec<i32> = done.iter().map(|f| *f.result(None).unwrap()).collect();
+        assert_eq!(order, (0..n).rev().collect::<Vec<_>>(), "n = {n}");
+        assert!(futures.iter().all(|f| done.contains(f)), "n = {n}");
+        assert!(!done.contains(&outsider), "n = {n}");
+        let forward = wait(&futures, None, AllCompleted).done;
+        assert_eq!(done, forward, "set equality ignores order");
+        assert_ne!(done, wait(&futures[1..], None, AllCompleted).done);
+        let std_set: HashSet<Future<i32>> = done.clone().into();
+        assert_eq!(done, std_set);
+        assert_eq!(done.into_vec().len(), n as usize);
+    }
+}
+
+// CPython H (duplicates once) and G (as_completed yields each future once), under contention:
+// threads de-duplicating at the same time, over shared futures, must each count every future
+// once (one of them stamps futures, the others fall back to an address set).
+#[test]
+fn concurrent_calls_sharing_futures_each_count_duplicates_once() {
+    let futures: Vec<Future<i32>> = (0..200).map(finished_with).collect();
+    let threads = 4;
+    let start = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let futures = futures.clone();
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..stress_iterations(200) {
+                    // Each future twice, in an order that differs per thread and round.
+                    let mut input: Vec<&Future<i32>> = futures.iter().collect();
+                    input.rotate_left((t * 31 + i) % futures.len());
+                    input.extend(futures.iter().rev());
+                    if i % 2 == 0 {
+                        assert_eq!(wait(input, None, AllCompleted).done.len(), futures.len());
+                    } else {
+                        assert_eq!(as_completed(input, None).count(), futures.len());
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
 }

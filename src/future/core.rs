@@ -127,6 +127,9 @@ pub(crate) struct Core<T> {
     /// Boxed on first use: most futures never get a waiter, and a pending future should cost
     /// one word here, not a `Vec`'s three.
     waiters: Mutex<Option<Box<List<T>>>>,
+    /// The last de-duplication pass that saw this future (see `crate::identity`). A std atomic
+    /// even under loom: it is only touched while one lock is held, so there is no race to model.
+    seen_by: std::sync::atomic::AtomicU64,
 }
 
 // SAFETY: the outcome slot is the only non-Sync field. It is written once by the thread that won
@@ -148,7 +151,18 @@ impl<T> Core<T> {
             handles: AtomicU32::new(0),
             outcome: UnsafeCell::new(None),
             waiters: Mutex::new(None),
+            seen_by: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Records that de-duplication pass `pass` saw this future; whether it was the first time.
+    /// Only called with the pass lock in `crate::identity` held.
+    pub(crate) fn first_seen_by(&self, pass: u64) -> bool {
+        // ORDERING: Relaxed: every access happens under the pass lock, whose acquire and release
+        // order passes on different threads.
+        self.seen_by
+            .swap(pass, std::sync::atomic::Ordering::Relaxed)
+            != pass
     }
 
     /// The current state (without flags).
