@@ -576,6 +576,19 @@ fn scaling(c: &mut Criterion, waiter: Waiter) {
             ran(&format!("{}/done/{n}", waiter.name()), n);
             b.iter_custom(|iters| time_each(iters, || waiter.until_all(&futures)))
         });
+        // floor: what any call over borrowed handles does at least (take a handle, read its
+        // state, drop it), on the same futures: the hardware's share of the scaling.
+        if let Waiter::AsCompleted = waiter {
+            group.bench_with_input(BenchmarkId::new("floor", n), &n, |b, &n| {
+                ran(&format!("{}/floor/{n}", waiter.name()), n);
+                b.iter_custom(|iters| {
+                    time_each(iters, || {
+                        let handles: Vec<Future<usize>> = futures.to_vec();
+                        handles.into_iter().filter(|f| f.done()).count()
+                    })
+                })
+            });
+        }
         drop(futures);
 
         // pending_register: the workers are blocked, so all n futures stay pending; one extra
@@ -683,7 +696,7 @@ fn summary() {
 
     let sizes = scaling_sizes();
     for waiter in ["as_completed", "wait"] {
-        for variant in ["done", "pending_register", "end_to_end"] {
+        for variant in ["done", "floor", "pending_register", "end_to_end"] {
             let mut line = format!("{:<30}", format!("{waiter}/{variant}"));
             let mut previous: Option<(usize, f64)> = None;
             for &n in &sizes {
