@@ -23,8 +23,11 @@ static PASS: Mutex<u64> = Mutex::new(0);
 /// One de-duplication pass. Callers check each future once, in the same loop that reads its
 /// state, so that each future's memory is touched while it is in cache.
 pub(crate) enum Unique {
-    /// Stamping with this pass number; the guard holds the pass lock until the pass is dropped.
-    Stamp(#[allow(dead_code)] MutexGuard<'static, u64>, u64),
+    /// Stamping with this pass number, holding the pass lock until the pass is dropped.
+    Stamp {
+        _lock: MutexGuard<'static, u64>,
+        pass: u64,
+    },
     /// Another pass holds the lock: an address set.
     Set(AddrSet),
 }
@@ -38,7 +41,7 @@ impl Unique {
             Ok(mut last) => {
                 *last += 1;
                 let pass = *last;
-                Unique::Stamp(last, pass)
+                Unique::Stamp { _lock: last, pass }
             }
             Err(_) => Unique::Set(addr_set(capacity)),
         }
@@ -47,7 +50,7 @@ impl Unique {
     /// Whether this is the first time this pass sees `future`.
     pub(crate) fn first<T>(&mut self, future: &Future<T>) -> bool {
         match self {
-            Unique::Stamp(_, pass) => future.core().first_seen_by(*pass),
+            Unique::Stamp { pass, .. } => future.core().first_seen_by(*pass),
             Unique::Set(seen) => seen.insert(future.addr()),
         }
     }
@@ -96,7 +99,7 @@ mod tests {
             assert!(!pass.first(&a.clone()) && !pass.first(&b));
         }
         let mut stamping = Unique::new(1);
-        assert!(matches!(stamping, Unique::Stamp(..)));
+        assert!(matches!(stamping, Unique::Stamp { .. }));
         let mut other = Unique::new(1);
         assert!(matches!(other, Unique::Set(_)));
         // Interleaved on the same future, each pass still sees it first exactly once.
