@@ -26,6 +26,25 @@ impl Ran {
     fn get(&self) -> BTreeSet<i64> {
         self.0.lock().unwrap().clone()
     }
+
+    /// A task that records each input it runs and, on input `held`, reports that it started and
+    /// then waits for `hold` to be set.
+    fn recorder_holding(
+        &self,
+        held: i64,
+        started: mpsc::Sender<()>,
+        hold: &Future<()>,
+    ) -> impl Fn(i64) -> i64 + Send + Sync + 'static {
+        let (ran, hold) = (self.clone(), hold.clone());
+        move |i| {
+            if i == held {
+                started.send(()).unwrap();
+                hold.result(None).unwrap();
+            }
+            ran.add(i);
+            i
+        }
+    }
 }
 
 /// An input iterator that counts how many items were pulled from it.
@@ -352,20 +371,8 @@ fn dropping_the_map_iterator_cancels_items_not_yet_started() {
         let hold = gate();
         let ran = Ran::default();
         let (started_tx, started_rx) = mpsc::channel();
-        let (h, r) = (hold.clone(), ran.clone());
         let mut it = ex
-            .map_with(
-                move |i: i64| {
-                    if i == 1 {
-                        started_tx.send(()).unwrap();
-                        h.result(None).unwrap();
-                    }
-                    r.add(i);
-                    i
-                },
-                0..10,
-                options,
-            )
+            .map_with(ran.recorder_holding(1, started_tx, &hold), 0..10, options)
             .unwrap();
         assert_eq!(it.next(), Some(Ok(0)));
         started_rx.recv_timeout(LONG).expect("item 1 starts");
@@ -649,18 +656,7 @@ fn shutdown_cancel_futures_cancels_map_items_no_worker_reached() {
     let hold = gate();
     let ran = Ran::default();
     let (started_tx, started_rx) = mpsc::channel();
-    let (h, r) = (hold.clone(), ran.clone());
-    let mut it = ex.map(
-        move |i: i64| {
-            if i == 0 {
-                started_tx.send(()).unwrap();
-                h.result(None).unwrap();
-            }
-            r.add(i);
-            i
-        },
-        0..10,
-    );
+    let mut it = ex.map(ran.recorder_holding(0, started_tx, &hold), 0..10);
     started_rx.recv_timeout(LONG).expect("item 0 starts");
     ex.shutdown(false, true);
     open(&hold);
