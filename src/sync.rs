@@ -84,7 +84,7 @@ mod imp {
     /// submitting thread and frees it on the worker that empties it. With glibc's allocator,
     /// that free takes the submitter's arena lock while the submitter holds it for its next
     /// task's `malloc`: 1.35M futex calls in one `submit_result` bench run at 1M tasks, against
-    /// 0.1M with the ring (about 10% faster, 370-395 vs 420-455 ns per task).
+    /// 0.1M with the ring (352-425 vs 418-454 ns per task over four alternating runs).
     ///
     /// Order: a job goes to the ring only while the overflow is empty, and workers take from
     /// the ring first. So every job in the ring was queued before (or concurrently with) every
