@@ -3,7 +3,7 @@
 use crate::error::TimeoutError;
 use crate::future::waiter::{deadline_after, Ended, Notify};
 use crate::future::{Entry, Future};
-use crate::identity::Unique;
+use crate::identity::Distinct;
 use crate::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::fmt;
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 ///
 /// - Futures already finished come first, in input order; the rest in completion order.
 /// - Duplicates are yielded once; futures of different executors, and standalone ones, mix.
-/// - Like Python's generator, nothing happens until the first `next()`, and `timeout` counts
-///   from there. When it passes with futures unfinished, the iterator yields one
+/// - Like Python's generator, nothing waits until the first `next()`, and `timeout` counts
+///   from there. (The call only takes the handles.) When it passes with futures unfinished, the iterator yields one
 ///   [`TimeoutError`] (`N (of M) futures unfinished`) and ends; the futures are untouched.
 /// - Each `next()` blocks until some future finishes; `timeout: None` waits forever.
 /// - A cancelled future is yielded once the executor has acknowledged the cancel (Python's
@@ -46,15 +46,16 @@ where
     I: IntoIterator,
     I::Item: Into<Future<T>>,
 {
+    let input = Distinct::collect(futures, false);
     AsCompleted {
-        input: Some(futures.into_iter().map(Into::into).collect()),
+        total: input.futures.len(),
+        input: Some(input),
         timeout,
         deadline: None,
         ready: VecDeque::new(),
         waiting: Vec::new(),
         queue: Arc::new(Completions::default()),
         remaining: 0,
-        total: 0,
         finished: false,
     }
 }
@@ -87,7 +88,8 @@ impl Notify for Completions {
 /// assert!(it.next().is_none());
 /// ```
 pub struct AsCompleted<T> {
-    input: Option<Vec<Future<T>>>,
+    /// Taken at the first `next()`.
+    input: Option<Distinct<T>>,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
     ready: VecDeque<Future<T>>,
@@ -100,31 +102,36 @@ pub struct AsCompleted<T> {
 }
 
 impl<T> AsCompleted<T> {
-    /// The first `next()`: deduplicate, split finished from pending, register on the pending.
-    fn start(&mut self, input: Vec<Future<T>>) {
+    /// The first `next()`: register on the futures that were pending at the call; those that
+    /// finished since join the finished ones, in input order.
+    fn start(&mut self, input: Distinct<T>) {
         self.deadline = deadline_after(self.timeout);
-        let mut unique = Unique::new(input.len());
+        let Distinct {
+            futures, unsettled, ..
+        } = input;
+        if unsettled.is_empty() {
+            self.ready = futures.into();
+            return;
+        }
         let notify: Arc<dyn Notify> = self.queue.clone();
-        for f in input {
-            if !unique.first(&f) {
-                continue;
+        // Positions of the registered futures; a token is an index in `waiting`.
+        let mut registered = Vec::with_capacity(unsettled.len());
+        for i in unsettled {
+            let token = registered.len();
+            let entry = Entry::Collect(Arc::clone(&notify), token);
+            if futures[i].core().register(entry).is_ok() {
+                registered.push(i);
             }
-            self.total += 1;
-            // Already done: no lock, no registration.
-            if f.core().is_collected() {
+        }
+        self.remaining = registered.len();
+        self.waiting.reserve_exact(registered.len());
+        self.ready.reserve(futures.len() - registered.len());
+        let mut registered = registered.into_iter().peekable();
+        for (i, f) in futures.into_iter().enumerate() {
+            if registered.next_if_eq(&i).is_some() {
+                self.waiting.push(Some(f));
+            } else {
                 self.ready.push_back(f);
-                continue;
-            }
-            let token = self.waiting.len();
-            match f
-                .core()
-                .register(Entry::Collect(Arc::clone(&notify), token))
-            {
-                Ok(()) => {
-                    self.waiting.push(Some(f));
-                    self.remaining += 1;
-                }
-                Err(_) => self.ready.push_back(f),
             }
         }
     }

@@ -22,7 +22,7 @@ static PASS: Mutex<u64> = Mutex::new(0);
 
 /// One de-duplication pass. Callers check each future once, in the same loop that reads its
 /// state, so that each future's memory is touched while it is in cache.
-pub(crate) enum Unique {
+enum Unique {
     /// Stamping with this pass number, holding the pass lock until the pass is dropped.
     Stamp {
         _lock: MutexGuard<'static, u64>,
@@ -35,7 +35,7 @@ pub(crate) enum Unique {
 impl Unique {
     /// A pass over about `capacity` futures. Never blocks: it only tries the pass lock, so a
     /// pass cannot deadlock against another, whatever the caller holds.
-    pub(crate) fn new(capacity: usize) -> Self {
+    fn new(capacity: usize) -> Self {
         // A poisoned lock cannot happen (nothing in a pass panics) but would only mean the set.
         match PASS.try_lock() {
             Ok(mut last) => {
@@ -48,11 +48,53 @@ impl Unique {
     }
 
     /// Whether this is the first time this pass sees `future`.
-    pub(crate) fn first<T>(&mut self, future: &Future<T>) -> bool {
+    fn first<T>(&mut self, future: &Future<T>) -> bool {
         match self {
             Unique::Stamp { pass, .. } => future.core().first_seen_by(*pass),
             Unique::Set(seen) => seen.insert(future.addr()),
         }
+    }
+}
+
+/// The distinct futures of a call's input, in input order, taken in one pass: each handle is
+/// made, checked for a duplicate and its state read while its memory is in cache. A second pass
+/// over every future cost `as_completed` and `wait` a third of their time over finished futures,
+/// and made 200k futures take 2.5x the time of 100k.
+pub(crate) struct Distinct<T> {
+    pub(crate) futures: Vec<Future<T>>,
+    /// Positions in `futures` of those not finished when seen, ascending. A finished future stays
+    /// finished, so the others need no second look.
+    pub(crate) unsettled: Vec<usize>,
+    /// Whether a future finished when seen had failed (only if asked for: it reads the outcome).
+    pub(crate) failed: bool,
+}
+
+impl<T> Distinct<T> {
+    pub(crate) fn collect<I>(input: I, note_failures: bool) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<Future<T>>,
+    {
+        let input = input.into_iter();
+        let mut unique = Unique::new(input.size_hint().0);
+        let mut distinct = Distinct {
+            futures: Vec::with_capacity(input.size_hint().0),
+            unsettled: Vec::new(),
+            failed: false,
+        };
+        for future in input {
+            let future = future.into();
+            if !unique.first(&future) {
+                continue;
+            }
+            if !future.core().is_collected() {
+                distinct.unsettled.push(distinct.futures.len());
+            } else if note_failures && !distinct.failed {
+                distinct.failed = future.core().failed();
+            }
+            distinct.futures.push(future);
+        }
+        distinct
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::future::waiter::{deadline_after, Ended, Notify};
 use crate::future::{Entry, Future};
 use crate::future_set::FutureSet;
-use crate::identity::Unique;
+use crate::identity::Distinct;
 use crate::sync::{Condvar, Mutex};
 use std::fmt;
 use std::sync::Arc;
@@ -100,36 +100,31 @@ where
     I::Item: Into<Future<T>>,
 {
     let deadline = deadline_after(timeout);
-    let mut all: Vec<Future<T>> = futures.into_iter().map(Into::into).collect();
+    let Distinct {
+        futures: all,
+        unsettled,
+        failed: mut failed_already,
+    } = Distinct::collect(futures, return_when == ReturnWhen::FirstException);
     let waiter = Arc::new(Waiter {
         state: Mutex::new((0, false)),
         cond: Condvar::new(),
     });
     let notify: Arc<dyn Notify> = waiter.clone();
-    let mut registered = Vec::new();
-    let (mut already, mut failed_already) = (0, false);
-    // One loop drops duplicates and registers, so each future is touched once while in cache.
-    let mut unique = Unique::new(all.len());
-    let mut token = 0;
-    all.retain(|f| {
-        if !unique.first(f) {
-            return false;
-        }
-        // Already done: no lock, no registration.
-        let registered_now = !f.core().is_collected()
-            && f.core()
-                .register(Entry::Collect(Arc::clone(&notify), token))
-                .is_ok();
-        if registered_now {
+    // Tokens are positions in `all`, ascending.
+    let mut registered = Vec::with_capacity(unsettled.len());
+    let mut already = all.len() - unsettled.len();
+    for token in unsettled {
+        let f = &all[token];
+        if f.core()
+            .register(Entry::Collect(Arc::clone(&notify), token))
+            .is_ok()
+        {
             registered.push(token);
         } else {
             already += 1;
             failed_already |= f.core().failed();
         }
-        token += 1;
-        true
-    });
-    drop(unique);
+    }
     let satisfied = |done: usize, failed: bool| match return_when {
         ReturnWhen::FirstCompleted => done > 0,
         ReturnWhen::FirstException => failed || done == all.len(),
@@ -161,7 +156,20 @@ where
     for &token in &registered {
         all[token].core().deregister(&notify, token);
     }
-    let (done, not_done) = all.into_iter().partition(|f| f.core().is_collected());
+    // Only a registered future can still be pending.
+    let (mut done, mut not_done) = (Vec::new(), Vec::new());
+    if registered.is_empty() {
+        done = all;
+    } else {
+        let mut registered = registered.into_iter().peekable();
+        for (i, f) in all.into_iter().enumerate() {
+            if registered.next_if_eq(&i).is_some() && !f.core().is_collected() {
+                not_done.push(f);
+            } else {
+                done.push(f);
+            }
+        }
+    }
     DoneAndNotDone {
         done: FutureSet::from_distinct(done),
         not_done: FutureSet::from_distinct(not_done),

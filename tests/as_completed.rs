@@ -209,12 +209,14 @@ fn timeout_clock_starts_at_the_first_next() {
         started.elapsed()
     );
 
-    // And nothing (deduplication, the first scan) happens before the first next(): a future
-    // finished after the call but before next() is yielded as already finished.
-    let q: Future<i32> = Future::new();
-    let mut it = as_completed([&q], ZERO);
-    q.set_result(1).unwrap();
-    assert_eq!(it.next().unwrap().unwrap(), q);
+    // And the split into finished and pending is made at the first next(): a future finished
+    // after the call but before next() is yielded as already finished, in its input position.
+    let (d1, q, d2) = (finished_with(1), Future::new(), finished_with(2));
+    let mut it = as_completed([&d1, &q, &d2, &q], ZERO);
+    q.set_result(3).unwrap();
+    let (got, timed_out) = drain(&mut it);
+    assert_eq!(got, [d1, q, d2]);
+    assert!(timed_out.is_none());
 }
 
 // CPython G8

@@ -175,6 +175,34 @@ fn timeout_returns_the_partial_sets_and_no_error() {
     assert_eq!(ff.result(None), Ok(&1));
 }
 
+// CPython H8, H4 and the sets' input order: a future that finishes during the wait joins `done`
+// in its input position, among the ones finished before the call; the rest stay in `not_done`.
+#[test]
+fn futures_finishing_during_the_wait_join_done_in_input_order() {
+    for return_when in [FirstException, AllCompleted] {
+        let (ok, late, ok2, never) = (
+            finished_with(1),
+            Future::new(),
+            finished_with(2),
+            Future::new(),
+        );
+        let setter = {
+            let late = late.clone();
+            thread::spawn(move || late.set_exception(common::os_error()).unwrap())
+        };
+        // AllCompleted would wait for `never` forever, so it is left out there.
+        let (input, not_done) = match return_when {
+            AllCompleted => (vec![&ok, &late, &ok2, &late], vec![]),
+            _ => (vec![&ok, &late, &never, &ok2, &late], vec![&never]),
+        };
+        let got = wait(input, None, return_when);
+        setter.join().unwrap();
+        let done: Vec<&Future<i32>> = got.done.iter().collect();
+        assert_eq!(done, [&ok, &late, &ok2], "{return_when:?}");
+        assert_sets(&got, &[&ok, &late, &ok2], &not_done);
+    }
+}
+
 // CPython H9 (issue 14406): no lost wake-up when many futures finish at once. The Barrier
 // variant releases 100 running tasks together; the CPython form gates 100 tasks on one event
 // (a standalone future) with most of them still queued. `CF_TEST_STRESS` scales the loops.

@@ -159,10 +159,14 @@ impl<T> Core<T> {
     /// Only called with the pass lock in `crate::identity` held.
     pub(crate) fn first_seen_by(&self, pass: u64) -> bool {
         // ORDERING: Relaxed: every access happens under the pass lock, whose acquire and release
-        // order passes on different threads.
-        self.seen_by
-            .swap(pass, std::sync::atomic::Ordering::Relaxed)
-            != pass
+        // order passes on different threads. The lock also makes load-then-store safe, and
+        // cheaper than a swap (a locked instruction).
+        use std::sync::atomic::Ordering::Relaxed;
+        let first = self.seen_by.load(Relaxed) != pass;
+        if first {
+            self.seen_by.store(pass, Relaxed);
+        }
+        first
     }
 
     /// The current state (without flags).
