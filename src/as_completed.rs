@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 /// - Futures already finished come first, in input order; the rest in completion order.
 /// - Duplicates are yielded once; futures of different executors, and standalone ones, mix.
 /// - Like Python's generator, nothing waits until the first `next()`, and `timeout` counts
-///   from there. (The call only takes the handles.) When it passes with futures unfinished, the iterator yields one
-///   [`TimeoutError`] (`N (of M) futures unfinished`) and ends; the futures are untouched.
+///   from there (the call only takes the handles). When it passes with futures unfinished,
+///   the iterator yields one [`TimeoutError`] (`N (of M) futures unfinished`) and ends; the
+///   futures are untouched.
 /// - Each `next()` blocks until some future finishes; `timeout: None` waits forever.
 /// - A cancelled future is yielded once the executor has acknowledged the cancel (Python's
 ///   `CANCELLED_AND_NOTIFIED`); a standalone future cancelled by hand needs
