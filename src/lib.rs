@@ -191,6 +191,8 @@ mod mpi_pool;
 mod panic;
 mod process_pool;
 mod sync;
+#[cfg(test)]
+mod test_support;
 mod thread_pool;
 mod wait;
 

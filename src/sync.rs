@@ -237,14 +237,6 @@ mod tests {
     use super::Queue;
     use std::sync::Barrier;
 
-    /// Scale from `CF_TEST_STRESS` (a multiplier, default 1).
-    fn stress() -> usize {
-        std::env::var("CF_TEST_STRESS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1)
-    }
-
     #[test]
     fn queue_keeps_fifo_order_across_the_ring_and_its_overflow() {
         let queue = Queue::new();
@@ -281,7 +273,7 @@ mod tests {
 
     #[test]
     fn queue_hands_each_item_to_exactly_one_consumer_in_order() {
-        let items = 200_000 * stress();
+        let items = crate::test_support::stress_iterations(200_000);
         let queue = Queue::new();
         let start = Barrier::new(3);
         let got: Vec<Vec<usize>> = std::thread::scope(|s| {

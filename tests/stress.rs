@@ -5,20 +5,13 @@
 //! --release --test stress` runs a million tasks.
 
 mod common;
-use common::Rng;
+use common::{stress_iterations, Rng};
 
 use concurrent_futures::{as_completed, Future, FutureError, SubmitError, ThreadPoolExecutor};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
-
-fn scale() -> usize {
-    std::env::var("CF_TEST_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Plan {
@@ -32,7 +25,7 @@ enum Plan {
 // each once), at scale.
 #[test]
 fn every_future_resolves_exactly_once_under_panics_cancels_and_timeouts() {
-    let n = 100_000 * scale();
+    let n = stress_iterations(100_000);
     let seed = 0x9e37_79b9_7f4a_7c15 ^ n as u64;
     let mut rng = Rng(seed);
     let pool = ThreadPoolExecutor::new(4).unwrap();
@@ -105,7 +98,7 @@ fn every_future_resolves_exactly_once_under_panics_cancels_and_timeouts() {
 // no worker is left.
 #[test]
 fn shutdown_under_load_loses_no_future() {
-    for round in 0..(4 * scale()) {
+    for round in 0..stress_iterations(4) {
         let cancel_futures = round % 2 == 1;
         let pool = Arc::new(ThreadPoolExecutor::new(3).unwrap());
         let stop = Arc::new(AtomicBool::new(false));

@@ -724,14 +724,6 @@ mod tests {
         }
     }
 
-    fn iterations() -> usize {
-        std::env::var("CF_TEST_STRESS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(1)
-            * 20_000
-    }
-
     /// Truncations, bit flips, random bytes and spliced frames: the decoders and the frame
     /// buffer return frames or errors, never panic, never read past the input.
     #[test]
@@ -739,7 +731,7 @@ mod tests {
         let mut corpus = frames_to_worker();
         corpus.extend(frames_from_worker());
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        for _ in 0..iterations() {
+        for _ in 0..crate::test_support::stress_iterations(20_000) {
             let mut bytes = corpus[rng.below(corpus.len())].clone();
             match rng.below(5) {
                 0 => bytes.truncate(rng.below(bytes.len() + 1)),

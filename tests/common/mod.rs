@@ -228,12 +228,14 @@ pub fn logs_containing(marker: &str) -> Vec<String> {
 // Stress knob
 // ---------------------------------------------------------------------------------------------
 
-/// Loop count for stress tests: `CF_TEST_STRESS` if set, else `default`.
+/// Loop count for stress tests: `default` times `CF_TEST_STRESS` (a multiplier, 1 if unset),
+/// the same meaning as in the crate's unit tests.
 pub fn stress_iterations(default: usize) -> usize {
-    std::env::var("CF_TEST_STRESS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    default
+        * std::env::var("CF_TEST_STRESS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1)
 }
 
 /// How long a wait that should succeed at once may take before a test calls it a hang.
