@@ -7,9 +7,13 @@
 //! Before criterion starts, a separate measurement prints the bytes allocated per *pending*
 //! task (a counting global allocator is active only during that phase). After criterion ends, a
 //! summary prints the per-task times and the ratios, read back from criterion's own estimates.
+//! Before and after, the cross-core round trip (`support/machine.rs`) says how fast the machine
+//! was at the time.
 
 #[path = "support/estimates.rs"]
 mod estimates;
+#[path = "support/machine.rs"]
+mod machine;
 
 use concurrent_futures::{
     as_completed, wait, DoneAndNotDone, Future, ReturnWhen, ThreadPoolExecutor,
@@ -724,6 +728,9 @@ fn summary() {
 
 fn main() {
     let bench_mode = std::env::args().any(|a| a == "--bench");
+    if bench_mode {
+        machine::report("before");
+    }
     memory();
     let mut c = Criterion::default().configure_from_args();
     submit_result(&mut c);
@@ -733,5 +740,6 @@ fn main() {
     c.final_summary();
     if bench_mode {
         summary();
+        machine::report("after");
     }
 }
