@@ -586,3 +586,33 @@ fn generic_code_over_the_executor_trait_runs_on_the_thread_pool() {
     generic_workload(&ex);
     assert_eq!(ex.num_threads(), 0);
 }
+
+#[test]
+fn one_worker_runs_tasks_in_submission_order_across_a_backlog() {
+    // CPython's work queue is a FIFO `SimpleQueue`, so a 1-worker pool is a serial queue.
+    // Ours is a ring that spills into an overflow past 1024 jobs (see `Queue` in
+    // `src/sync.rs`): a backlog well past the ring, then more submits while the worker drains
+    // it, so jobs go to the overflow, then back to the ring once it empties.
+    let ex = ThreadPoolExecutor::new(1).unwrap();
+    let started = gate();
+    let first = {
+        let started = started.clone();
+        ex.submit(move |()| started.result(None).map(|_| ()).is_ok(), ())
+            .unwrap()
+    };
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let n = stress_iterations(5_000);
+    let record = |i: usize| {
+        let order = Arc::clone(&order);
+        move |()| order.lock().unwrap().push(i)
+    };
+    let mut futures: Vec<Future<()>> = (0..n).map(|i| ex.submit(record(i), ()).unwrap()).collect();
+    open(&started);
+    futures.extend((n..2 * n).map(|i| ex.submit(record(i), ()).unwrap()));
+    assert_eq!(first.result(None), Ok(&true));
+    for f in &futures {
+        f.result(None).unwrap();
+    }
+    let order = order.lock().unwrap();
+    assert_eq!(*order, (0..2 * n).collect::<Vec<_>>());
+}
