@@ -671,14 +671,19 @@ fn shutdown_cancel_futures_cancels_map_items_no_worker_reached() {
 
 #[test]
 fn a_failed_initializer_fails_the_map_items_no_worker_reached() {
-    // CPython K (BrokenThreadPool): the second worker's initializer fails while the first runs
-    // item 0; the items not started fail with the broken-executor error.
+    // CPython K (BrokenThreadPool): the second initializer to run fails while the first worker
+    // runs item 0; the items not started fail with the broken-executor error.
     let inits = Arc::new(AtomicUsize::new(0));
+    // The failing initializer waits for item 0 to start: otherwise it could break the pool while
+    // the other worker is still on its way to the queue, and item 0 would fail too.
+    let item0_started = gate();
+    let started = item0_started.clone();
     let ex = Arc::new(
         ThreadPoolExecutor::builder()
             .max_workers(2)
             .initializer(move || {
                 if inits.fetch_add(1, Ordering::SeqCst) == 1 {
+                    started.result(Some(LONG)).unwrap();
                     panic!("second worker refuses");
                 }
             })
@@ -690,6 +695,7 @@ fn a_failed_initializer_fails_the_map_items_no_worker_reached() {
     let mut it = ex.map(
         move |i: u32| {
             if i == 0 {
+                open(&item0_started);
                 h.result(None).unwrap();
             }
             i
