@@ -85,6 +85,7 @@ impl Notify for Waiter {
 /// use std::time::Duration;
 /// let pool = ThreadPoolExecutor::new(2).unwrap();
 /// let quick = pool.submit(|x: u32| x, 1).unwrap();
+/// quick.result(None).unwrap(); // finished: the 50 ms below only bound the wait for `never`
 /// let never: Future<u32> = Future::new();
 /// let sets = wait([&quick, &never], Some(Duration::from_millis(50)), ReturnWhen::AllCompleted);
 /// assert!(sets.done.contains(&quick));

@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     cancelled, cancelled_and_notified, failed, finished_with, pending, running, watchdog,
-    BlockedPool, Gate,
+    BlockedPool, Gate, HANG,
 };
 use concurrent_futures::{as_completed, Future, FutureError, ThreadPoolExecutor, TimeoutError};
 use std::collections::{HashSet, VecDeque};
@@ -34,7 +34,7 @@ fn drain<T>(
 // CPython G1
 #[test]
 fn yields_every_future_with_no_timeout() {
-    let _dog = watchdog(Duration::from_secs(10), "as_completed G1");
+    let _dog = watchdog(HANG, "as_completed G1");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let cn = cancelled_and_notified();
     let exc = failed();
@@ -247,7 +247,7 @@ fn timeout_error_only_while_futures_are_pending_and_duplicates_do_not_inflate_th
 // CPython G9
 #[test]
 fn futures_from_different_executors_and_standalone_ones_mix() {
-    let _dog = watchdog(Duration::from_secs(10), "as_completed G9");
+    let _dog = watchdog(HANG, "as_completed G9");
     let pool_a = ThreadPoolExecutor::new(2).unwrap();
     let pool_b = ThreadPoolExecutor::new(1).unwrap();
     let ga = Gate::<u32>::start(&pool_a);
@@ -311,7 +311,7 @@ fn cancelled_future_is_yielded_only_once_notified() {
 // Rust: a worker iterating with no timeout over queued futures of its own pool runs them inline
 #[test]
 fn worker_iterating_over_queued_futures_of_its_own_pool_does_not_deadlock() {
-    let _dog = watchdog(Duration::from_secs(10), "as_completed inline");
+    let _dog = watchdog(HANG, "as_completed inline");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::channel::<Vec<Future<u32>>>();
@@ -344,7 +344,7 @@ fn worker_iterating_over_queued_futures_of_its_own_pool_does_not_deadlock() {
 // it itself, as it runs the pending ones. Checked with a bounded wait so a hang fails cleanly.
 #[test]
 fn worker_iterating_over_a_cancelled_queued_future_of_its_own_pool_does_not_deadlock() {
-    let _dog = watchdog(Duration::from_secs(20), "as_completed inline cancelled");
+    let _dog = watchdog(HANG, "as_completed inline cancelled");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let (tx, rx) = mpsc::channel::<Vec<Future<u32>>>();
     let outer = pool
@@ -356,7 +356,7 @@ fn worker_iterating_over_a_cancelled_queued_future_of_its_own_pool_does_not_dead
     let inner: Vec<Future<u32>> = (1..=2).map(|i| pool.spawn(move || i).unwrap()).collect();
     assert!(inner[1].cancel());
     tx.send(inner.clone()).unwrap();
-    let got = outer.result(Some(Duration::from_secs(1))).cloned();
+    let got = outer.result(Some(common::LONG)).cloned();
     if got.is_err() {
         // Unblock the stuck worker so the pool can shut down, then fail.
         let _ = inner[1].set_running_or_notify_cancel();

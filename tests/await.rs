@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{stress_iterations, watchdog, BlockedPool, Gate};
+use common::{stress_iterations, watchdog, BlockedPool, Gate, HANG};
 use concurrent_futures::{Future, FutureError, ThreadPoolExecutor};
 use futures::executor::block_on;
 use std::future::{Future as StdFuture, IntoFuture};
@@ -48,7 +48,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn awaiting_a_pool_future_in_tokio_moves_its_value_out() {
-    let _dog = watchdog(Duration::from_secs(30), "await_tokio");
+    let _dog = watchdog(HANG, "await_tokio");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let out = runtime().block_on(async {
         let f = pool.spawn(|| vec![1u8, 2, 3]).unwrap();
@@ -59,7 +59,7 @@ fn awaiting_a_pool_future_in_tokio_moves_its_value_out() {
 
 #[test]
 fn awaiting_in_block_on_waits_for_a_gated_task() {
-    let _dog = watchdog(Duration::from_secs(30), "await_block_on");
+    let _dog = watchdog(HANG, "await_block_on");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let gate = Gate::<u32>::start(&pool);
     let f = gate.future.clone();
@@ -80,7 +80,7 @@ fn awaiting_a_finished_future_is_ready_on_the_first_poll_without_a_wake() {
 
 #[test]
 fn awaiting_a_cancelled_future_returns_cancelled() {
-    let _dog = watchdog(Duration::from_secs(30), "await_cancelled");
+    let _dog = watchdog(HANG, "await_cancelled");
     let blocked = BlockedPool::new();
     let f = blocked.pool.spawn(|| 1u8).unwrap();
     let (count, waker) = counting();
@@ -103,7 +103,7 @@ fn awaiting_a_cancelled_future_returns_cancelled() {
 
 #[test]
 fn cancelling_from_another_tokio_task_wakes_the_awaiting_one() {
-    let _dog = watchdog(Duration::from_secs(30), "await_cancel_tokio");
+    let _dog = watchdog(HANG, "await_cancel_tokio");
     let blocked = BlockedPool::new();
     let f = blocked.pool.spawn(|| 1u8).unwrap();
     let g = f.clone();
@@ -118,7 +118,7 @@ fn cancelling_from_another_tokio_task_wakes_the_awaiting_one() {
 
 #[test]
 fn await_result_and_callbacks_see_the_same_panic() {
-    let _dog = watchdog(Duration::from_secs(30), "await_panic");
+    let _dog = watchdog(HANG, "await_panic");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let f = pool.spawn(|| -> u8 { panic!("boom in task") }).unwrap();
     let (tx, rx) = mpsc::channel();
@@ -182,7 +182,7 @@ fn dropping_the_awaiting_future_deregisters_its_waker() {
 
 #[test]
 fn an_aborted_tokio_task_leaves_the_future_and_pool_usable() {
-    let _dog = watchdog(Duration::from_secs(30), "await_abort");
+    let _dog = watchdog(HANG, "await_abort");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let gate = Gate::<u32>::start(&pool);
     let f = gate.future.clone();
@@ -220,7 +220,7 @@ fn blocking_callback(f: &Future<String>) -> (mpsc::Receiver<()>, mpsc::Sender<()
 
 #[test]
 fn an_owned_await_is_woken_only_after_callbacks_so_the_value_moves_at_once() {
-    let _dog = watchdog(Duration::from_secs(30), "await_after_callbacks");
+    let _dog = watchdog(HANG, "await_after_callbacks");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let gate = Gate::<String>::start(&pool);
     let f = gate.future.clone();
@@ -241,7 +241,7 @@ fn an_owned_await_is_woken_only_after_callbacks_so_the_value_moves_at_once() {
 
 #[test]
 fn an_await_starting_while_callbacks_run_registers_late_and_is_woken_after_them() {
-    let _dog = watchdog(Duration::from_secs(30), "await_late");
+    let _dog = watchdog(HANG, "await_late");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let gate = Gate::<String>::start(&pool);
     let f = gate.future.clone();
@@ -262,7 +262,7 @@ fn an_await_starting_while_callbacks_run_registers_late_and_is_woken_after_them(
 
 #[test]
 fn a_task_awaiting_its_own_future_gets_deadlock() {
-    let _dog = watchdog(Duration::from_secs(30), "await_own_future");
+    let _dog = watchdog(HANG, "await_own_future");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let (tx, rx) = mpsc::channel::<Future<Option<FutureError>>>();
     let f = pool
@@ -277,7 +277,7 @@ fn a_task_awaiting_its_own_future_gets_deadlock() {
 
 #[test]
 fn a_worker_blocking_on_an_await_of_its_own_queued_future_runs_it_inline() {
-    let _dog = watchdog(Duration::from_secs(30), "await_inline");
+    let _dog = watchdog(HANG, "await_inline");
     let pool = Arc::new(ThreadPoolExecutor::new(1).unwrap());
     let p = pool.clone();
     let outer = pool
@@ -291,7 +291,7 @@ fn a_worker_blocking_on_an_await_of_its_own_queued_future_runs_it_inline() {
 
 #[test]
 fn many_futures_awaited_together_all_complete() {
-    let _dog = watchdog(Duration::from_secs(60), "await_many");
+    let _dog = watchdog(HANG, "await_many");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let futures: Vec<_> = (0..2_000u64)
         .map(|n| pool.spawn(move || n * 2).unwrap())
@@ -312,7 +312,7 @@ fn many_futures_awaited_together_all_complete() {
 
 #[test]
 fn tokio_timeout_on_a_borrowed_await_leaves_the_future_untouched() {
-    let _dog = watchdog(Duration::from_secs(30), "await_timeout");
+    let _dog = watchdog(HANG, "await_timeout");
     let blocked = BlockedPool::new();
     let f = blocked.pool.spawn(|| 5u8).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -328,7 +328,7 @@ fn tokio_timeout_on_a_borrowed_await_leaves_the_future_untouched() {
 
 #[test]
 fn awaits_racing_completion_on_real_threads_are_never_lost() {
-    let _dog = watchdog(Duration::from_secs(60), "await_race_stress");
+    let _dog = watchdog(HANG, "await_race_stress");
     for _ in 0..stress_iterations(300) {
         // Borrowed await against a promise set by another thread.
         let f: Future<u32> = Future::new();

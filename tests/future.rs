@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     cancelled, cancelled_and_notified, capture_logs, failed, finished_with, logs_containing,
-    os_error, pending, running, watchdog, BlockedPool, Gate, Rng,
+    os_error, pending, running, watchdog, BlockedPool, Gate, Rng, HANG,
 };
 use concurrent_futures::{
     as_completed, wait, BrokenExecutor, Future, FutureError, FutureState, MapOptions, ReturnWhen,
@@ -20,7 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
-const LONG: Option<Duration> = Some(Duration::from_secs(10));
+const LONG: Option<Duration> = Some(Duration::from_secs(30));
 
 /// CPython's six fixture states, as standalone futures.
 fn six_states() -> Vec<(&'static str, Future<i32>)> {
@@ -470,7 +470,7 @@ fn blocking_result_returns_value_set_by_another_thread() {
         let f: Future<i32> = Future::new();
         let (go, h) = act_concurrently(&f, |f| f.set_result(42).unwrap());
         go.send(()).unwrap();
-        assert_eq!(f.result(Some(Duration::from_secs(5))), Ok(&42));
+        assert_eq!(f.result(LONG), Ok(&42));
         h.join().unwrap();
     }
     // And with no timeout at all (CPython B9: `result(None)` waits as long as it takes).
@@ -650,7 +650,7 @@ fn timed_out_result_does_not_cancel_the_future() {
 #[test]
 fn huge_timeout_does_not_panic() {
     let huge = Some(Duration::from_secs(u64::MAX));
-    let _dog = watchdog(Duration::from_secs(20), "huge_timeout_does_not_panic");
+    let _dog = watchdog(HANG, "huge_timeout_does_not_panic");
 
     let done = finished_with(1);
     assert_eq!(done.result(huge), Ok(&1));
@@ -913,7 +913,7 @@ fn callbacks_run_on_the_thread_that_completes_the_future() {
 // CPython C12
 #[test]
 fn shutdown_with_cancel_futures_runs_callbacks_of_cancelled_futures() {
-    let _dog = watchdog(Duration::from_secs(20), "shutdown_cancel_futures_callbacks");
+    let _dog = watchdog(HANG, "shutdown_cancel_futures_callbacks");
     let mut bp = BlockedPool::new();
     let fired = Arc::new(AtomicUsize::new(0));
     let queued: Vec<Future<i32>> = (0..50)
@@ -1019,7 +1019,7 @@ fn cancelled_but_unnotified_future_is_done_yet_not_collected() {
 // CPython D4
 #[test]
 fn cancel_then_shutdown_does_not_hang() {
-    let _dog = watchdog(Duration::from_secs(5), "cancel_then_shutdown_does_not_hang");
+    let _dog = watchdog(HANG, "cancel_then_shutdown_does_not_hang");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     assert_eq!(pool.spawn(|| 0).unwrap().result(None), Ok(&0)); // warm the worker
     let f = pool.spawn(|| 1).unwrap();
@@ -1032,7 +1032,7 @@ fn cancel_then_shutdown_does_not_hang() {
 // CPython D5
 #[test]
 fn map_timeout_cancels_the_timed_out_and_the_queued_items() {
-    let _dog = watchdog(Duration::from_secs(10), "map_timeout_cancels");
+    let _dog = watchdog(HANG, "map_timeout_cancels");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let (first_started_tx, first_started_rx) = mpsc::channel();
@@ -1070,7 +1070,7 @@ fn map_timeout_cancels_the_timed_out_and_the_queued_items() {
 // CPython D1, D6, C10 (cancel racing a worker: exactly one wins, callbacks run once)
 #[test]
 fn cancel_racing_the_worker_has_exactly_one_winner() {
-    let _dog = watchdog(Duration::from_secs(20), "cancel race");
+    let _dog = watchdog(HANG, "cancel race");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let n = 2000;
     let ran: Arc<Vec<AtomicBool>> = Arc::new((0..n).map(|_| AtomicBool::new(false)).collect());
@@ -1209,7 +1209,7 @@ fn into_result_moves_the_value_out_of_the_last_handle() {
 // Rust: a task waiting on its own future would wait forever
 #[test]
 fn task_waiting_on_its_own_future_gets_deadlock() {
-    let _dog = watchdog(Duration::from_secs(10), "own_future_deadlock");
+    let _dog = watchdog(HANG, "own_future_deadlock");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let (tx, rx) = mpsc::channel::<Future<Option<FutureError>>>();
     let f = pool
@@ -1242,7 +1242,7 @@ fn task_waiting_on_its_own_future_gets_deadlock() {
 // Rust: a worker waiting with no timeout on a queued future of its own pool runs it inline
 #[test]
 fn worker_waiting_on_a_queued_future_of_its_own_pool_does_not_deadlock() {
-    let _dog = watchdog(Duration::from_secs(10), "worker_inline_result");
+    let _dog = watchdog(HANG, "worker_inline_result");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let (tx, rx) = mpsc::channel::<Vec<Future<i32>>>();
     let outer = pool
@@ -1294,7 +1294,7 @@ fn into_result_inside_a_done_callback_reports_shared_instead_of_hanging() {
     drop(f);
     // Complete on a helper thread: if `into_result` spins, only that thread is stuck.
     thread::spawn(move || setter.set_result("v".to_owned()).unwrap());
-    let got = rx.recv_timeout(Duration::from_secs(1));
+    let got = rx.recv_timeout(LONG.unwrap());
     assert_eq!(
         got,
         Ok(Err(FutureError::Shared)),

@@ -263,10 +263,12 @@ fn a_timeout_returned_or_raised_by_the_callable_is_that_items_value_not_maps_dea
 fn map_timeout_yields_timeout_then_cancels_the_rest_and_ends() {
     // CPython F4
     let ex = ThreadPoolExecutor::new(1).unwrap();
+    // The thread is started outside the budget, which only has to cover items 0 and 1.
+    ex.start_workers().unwrap();
     let hold = gate();
     let ran = Ran::default();
     let (h, r) = (hold.clone(), ran.clone());
-    let timeout = Duration::from_millis(200);
+    let timeout = Duration::from_secs(1);
     let start = Instant::now();
     let mut it = ex
         .map_with(
@@ -298,10 +300,12 @@ fn map_timeout_yields_timeout_then_cancels_the_rest_and_ends() {
 #[test]
 fn map_timeout_is_one_deadline_counted_from_the_map_call() {
     // CPython F5
-    let timeout = Duration::from_millis(200);
+    let timeout = Duration::from_secs(1);
     let ex = ThreadPoolExecutor::new(1).unwrap();
+    ex.start_workers().unwrap();
     let hold = gate();
     let h = hold.clone();
+    let (item0_done, item0_rx) = mpsc::channel();
     let start = Instant::now();
     let mut it = ex
         .map_with(
@@ -309,18 +313,23 @@ fn map_timeout_is_one_deadline_counted_from_the_map_call() {
                 if i == 1 {
                     h.result(None).unwrap();
                 }
+                if i == 0 {
+                    item0_done.send(()).unwrap();
+                }
                 i
             },
             0..3,
             MapOptions::new().timeout(timeout),
         )
         .unwrap();
-    // Spend most of the budget before iterating: the clock already runs.
-    std::thread::sleep(Duration::from_millis(150));
+    item0_rx.recv_timeout(LONG).expect("item 0 runs");
+    // Spend most of the budget before iterating: the clock already runs. (Not synchronization:
+    // the time spent is what this test is about.)
+    std::thread::sleep((start + timeout * 3 / 4).saturating_duration_since(Instant::now()));
     assert_eq!(it.next(), Some(Ok(0)));
     let before = Instant::now();
     assert_eq!(it.next(), Some(Err(FutureError::Timeout)));
-    // A per-item (or from-first-next) timeout would have waited the whole 200 ms here.
+    // A per-item (or from-first-next) timeout would have waited the whole second here.
     assert!(
         before.elapsed() < timeout,
         "waited {:?}: the deadline was not counted from the map call",

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{gate, open, watchdog, BlockedPool};
+use common::{gate, open, watchdog, BlockedPool, HANG};
 use concurrent_futures::{Executor, FutureError, MapOptions, SubmitError, ThreadPoolExecutor};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 #[test]
 fn a_fast_item_is_yielded_before_a_slow_earlier_one() {
-    let _dog = watchdog(Duration::from_secs(30), "unordered_order");
+    let _dog = watchdog(HANG, "unordered_order");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let slow = gate();
     let s = slow.clone();
@@ -79,7 +79,7 @@ fn buffersize_pulls_input_lazily_and_bounds_what_is_in_flight() {
 
 #[test]
 fn a_deadline_yields_timeout_once_cancels_unstarted_items_and_ends() {
-    let _dog = watchdog(Duration::from_secs(30), "unordered_timeout");
+    let _dog = watchdog(HANG, "unordered_timeout");
     let blocked = BlockedPool::new();
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
@@ -100,7 +100,7 @@ fn a_deadline_yields_timeout_once_cancels_unstarted_items_and_ends() {
 
 #[test]
 fn dropping_the_iterator_cancels_unstarted_items() {
-    let _dog = watchdog(Duration::from_secs(30), "unordered_drop");
+    let _dog = watchdog(HANG, "unordered_drop");
     let mut blocked = BlockedPool::new();
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
@@ -173,7 +173,7 @@ fn the_trait_version_works_for_any_executor() {
 
 #[test]
 fn called_on_a_worker_of_a_saturated_pool_it_runs_queued_items_inline() {
-    let _dog = watchdog(Duration::from_secs(30), "unordered_in_worker");
+    let _dog = watchdog(HANG, "unordered_in_worker");
     let pool = Arc::new(ThreadPoolExecutor::new(1).unwrap());
     let p = pool.clone();
     let outer = pool

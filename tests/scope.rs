@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::{gate, open, watchdog, Gate};
+use common::{gate, open, watchdog, Gate, HANG};
 use concurrent_futures::{as_completed, FutureError, SubmitError, ThreadPoolExecutor};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Counts its drops: shows a task's closure (and what it captured) is gone.
 struct DropCount<'a>(&'a AtomicUsize);
@@ -22,7 +21,7 @@ impl Drop for DropCount<'_> {
 
 #[test]
 fn tasks_borrow_the_stack_and_have_all_run_when_scope_returns() {
-    let _dog = watchdog(Duration::from_secs(30), "scope_join");
+    let _dog = watchdog(HANG, "scope_join");
     let pool = ThreadPoolExecutor::new(3).unwrap();
     let ran = AtomicUsize::new(0);
     let release = gate();
@@ -59,7 +58,7 @@ fn separate_tasks_may_each_borrow_a_different_part_mutably() {
 
 #[test]
 fn tasks_may_submit_more_tasks_into_the_same_scope_and_those_are_joined_too() {
-    let _dog = watchdog(Duration::from_secs(30), "scope_nested_spawn");
+    let _dog = watchdog(HANG, "scope_nested_spawn");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let leaves = AtomicUsize::new(0);
     pool.scope(|s| {
@@ -93,7 +92,7 @@ fn a_task_panic_is_its_futures_error_and_the_scope_returns_normally() {
 
 #[test]
 fn a_panicking_scope_closure_still_joins_every_task_then_resumes_the_panic() {
-    let _dog = watchdog(Duration::from_secs(30), "scope_closure_panic");
+    let _dog = watchdog(HANG, "scope_closure_panic");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let ran = AtomicUsize::new(0);
     let release = gate();
@@ -166,7 +165,7 @@ fn as_completed_works_on_scoped_futures() {
 
 #[test]
 fn a_scope_opened_by_a_task_of_a_saturated_pool_runs_its_tasks_inline() {
-    let _dog = watchdog(Duration::from_secs(30), "scope_in_worker");
+    let _dog = watchdog(HANG, "scope_in_worker");
     let pool = Arc::new(ThreadPoolExecutor::new(1).unwrap());
     let p = pool.clone();
     let outer = pool
@@ -189,7 +188,7 @@ fn a_scope_opened_by_a_task_of_a_saturated_pool_runs_its_tasks_inline() {
 
 #[test]
 fn nested_scopes_on_a_one_worker_pool_do_not_deadlock() {
-    let _dog = watchdog(Duration::from_secs(30), "scope_nested_scopes");
+    let _dog = watchdog(HANG, "scope_nested_scopes");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let hits = AtomicUsize::new(0);
     pool.scope(|s| {
@@ -210,7 +209,7 @@ fn nested_scopes_on_a_one_worker_pool_do_not_deadlock() {
 
 #[test]
 fn a_cancelled_task_has_dropped_its_closure_when_scope_returns() {
-    let _dog = watchdog(Duration::from_secs(30), "scope_cancel");
+    let _dog = watchdog(HANG, "scope_cancel");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let blocker = Gate::<()>::start(&pool);
     let drops = AtomicUsize::new(0);
@@ -247,7 +246,7 @@ fn the_promise_side_of_a_scoped_future_is_refused() {
 
 #[test]
 fn shutdown_with_cancel_futures_inside_a_scope_ends_its_queued_tasks() {
-    let _dog = watchdog(Duration::from_secs(30), "scope_shutdown");
+    let _dog = watchdog(HANG, "scope_shutdown");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let blocker = Gate::<()>::start(&pool);
     let drops = AtomicUsize::new(0);
@@ -273,7 +272,7 @@ fn shutdown_with_cancel_futures_inside_a_scope_ends_its_queued_tasks() {
 
 #[test]
 fn many_small_scopes_in_a_row_each_see_all_their_work() {
-    let _dog = watchdog(Duration::from_secs(60), "scope_many");
+    let _dog = watchdog(HANG, "scope_many");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     for round in 0..200u64 {
         let mut slots = [0u64; 16];

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const INITIALIZER_FAILED: &str =
     "A thread initializer failed, the thread pool is not usable anymore";
@@ -82,7 +82,7 @@ fn submit_returns_a_future_with_the_result() {
 fn pool_drops_a_task_closure_and_argument_once_it_ran() {
     // CPython E3
     fn released(weak: &Weak<String>) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + LONG;
         while weak.upgrade().is_some() {
             if Instant::now() > deadline {
                 return false;

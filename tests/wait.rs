@@ -6,7 +6,7 @@ mod common;
 
 use common::{
     cancelled, cancelled_and_notified, failed, finished_with, pending, stress_iterations, watchdog,
-    BlockedPool, Gate,
+    BlockedPool, Gate, HANG,
 };
 use concurrent_futures::{
     as_completed, wait, DoneAndNotDone, Future, FutureSet, ReturnWhen, ThreadPoolExecutor,
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use ReturnWhen::{AllCompleted, FirstCompleted, FirstException};
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
-const LONG: Option<Duration> = Some(Duration::from_secs(10));
+const LONG: Option<Duration> = Some(Duration::from_secs(30));
 
 fn set<T>(fs: &[&Future<T>]) -> HashSet<Future<T>> {
     fs.iter().map(|f| (*f).clone()).collect()
@@ -52,7 +52,7 @@ fn duplicate_futures_are_counted_once() {
 // CPython H2, D3
 #[test]
 fn first_completed_returns_the_finished_one_and_leaves_an_unnotified_cancel_not_done() {
-    let _dog = watchdog(Duration::from_secs(10), "wait H2");
+    let _dog = watchdog(HANG, "wait H2");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let c: Future<i32> = cancelled();
     let f1 = pool.submit(mul, (21, 2)).unwrap();
@@ -66,7 +66,7 @@ fn first_completed_returns_the_finished_one_and_leaves_an_unnotified_cancel_not_
 // CPython H3, H12
 #[test]
 fn first_completed_returns_at_once_with_every_already_done_future() {
-    let _dog = watchdog(Duration::from_secs(10), "wait H3");
+    let _dog = watchdog(HANG, "wait H3");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let cn = cancelled_and_notified();
     let ok = finished_with(42);
@@ -81,7 +81,7 @@ fn first_completed_returns_at_once_with_every_already_done_future() {
 // CPython H4
 #[test]
 fn first_exception_returns_once_a_future_fails() {
-    let _dog = watchdog(Duration::from_secs(10), "wait H4");
+    let _dog = watchdog(HANG, "wait H4");
     let pool = ThreadPoolExecutor::new(3).unwrap();
     let f1 = pool.submit(mul, (21, 2)).unwrap();
     // f2 fails only after f1 has finished: a helper waits for f1, then lets f2 go.
@@ -108,7 +108,7 @@ fn first_exception_returns_once_a_future_fails() {
 // CPython H5, D3
 #[test]
 fn first_exception_with_some_already_complete() {
-    let _dog = watchdog(Duration::from_secs(10), "wait H5");
+    let _dog = watchdog(HANG, "wait H5");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let ok = finished_with(42);
     let c = cancelled();
@@ -127,7 +127,7 @@ fn first_exception_with_some_already_complete() {
 // CPython H6, H12
 #[test]
 fn first_exception_returns_at_once_if_one_already_failed() {
-    let _dog = watchdog(Duration::from_secs(10), "wait H6");
+    let _dog = watchdog(HANG, "wait H6");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let exc = failed();
     let f1 = Gate::<i32>::start(&pool);
@@ -139,7 +139,7 @@ fn first_exception_returns_at_once_if_one_already_failed() {
 // CPython H7
 #[test]
 fn all_completed_waits_for_every_future_despite_failures() {
-    let _dog = watchdog(Duration::from_secs(10), "wait H7");
+    let _dog = watchdog(HANG, "wait H7");
     let pool = ThreadPoolExecutor::new(2).unwrap();
     let ok = finished_with(42);
     let cn = cancelled_and_notified();
@@ -208,7 +208,7 @@ fn futures_finishing_during_the_wait_join_done_in_input_order() {
 // (a standalone future) with most of them still queued. `CF_TEST_STRESS` scales the loops.
 #[test]
 fn many_futures_finishing_together_never_lose_a_wakeup() {
-    let _dog = watchdog(Duration::from_secs(60), "wait H9");
+    let _dog = watchdog(HANG, "wait H9");
     const N: usize = 100;
     let iterations = stress_iterations(5);
 
@@ -271,7 +271,7 @@ fn default_return_when_is_all_completed_and_result_is_two_sets() {
 // CPython H11
 #[test]
 fn first_exception_without_failures_waits_for_all() {
-    let _dog = watchdog(Duration::from_secs(10), "wait H11");
+    let _dog = watchdog(HANG, "wait H11");
     // Cancelled (and acknowledged) futures are not exceptions: it does not return early...
     let cn = cancelled_and_notified();
     let ok = finished_with(1);
@@ -308,7 +308,7 @@ fn first_exception_without_failures_waits_for_all() {
 // `set_running_or_notify_cancel`) acknowledges it; the acknowledgement wakes the waiter.
 #[test]
 fn cancelled_future_counts_as_done_only_once_notified() {
-    let _dog = watchdog(Duration::from_secs(10), "wait D3");
+    let _dog = watchdog(HANG, "wait D3");
     for rw in [FirstCompleted, FirstException, AllCompleted] {
         let c: Future<i32> = cancelled();
         let got = wait([&c], ZERO, rw);
@@ -332,7 +332,7 @@ fn cancelled_future_counts_as_done_only_once_notified() {
 // Rust: futures of several executors and standalone futures mix (CPython G9 for wait)
 #[test]
 fn futures_from_different_executors_and_standalone_ones_mix() {
-    let _dog = watchdog(Duration::from_secs(10), "wait mix");
+    let _dog = watchdog(HANG, "wait mix");
     let a = ThreadPoolExecutor::new(1).unwrap();
     let b = ThreadPoolExecutor::new(1).unwrap();
     let fa = a.submit(mul, (2, 2)).unwrap();
@@ -348,7 +348,7 @@ fn futures_from_different_executors_and_standalone_ones_mix() {
 // Rust: a worker waiting with no timeout on queued futures of its own pool runs them inline
 #[test]
 fn worker_waiting_on_queued_futures_of_its_own_pool_does_not_deadlock() {
-    let _dog = watchdog(Duration::from_secs(10), "wait inline");
+    let _dog = watchdog(HANG, "wait inline");
     for rw in [FirstCompleted, FirstException, AllCompleted] {
         let pool = ThreadPoolExecutor::new(1).unwrap();
         let runs = Arc::new(AtomicUsize::new(0));
@@ -386,7 +386,7 @@ fn worker_waiting_on_queued_futures_of_its_own_pool_does_not_deadlock() {
 // worker is the only one that could acknowledge it. Bounded, so a hang fails cleanly.
 #[test]
 fn worker_waiting_on_a_cancelled_queued_future_of_its_own_pool_does_not_deadlock() {
-    let _dog = watchdog(Duration::from_secs(20), "wait inline cancelled");
+    let _dog = watchdog(HANG, "wait inline cancelled");
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let (tx, rx) = mpsc::channel::<Vec<Future<i32>>>();
     let outer = pool
@@ -398,7 +398,7 @@ fn worker_waiting_on_a_cancelled_queued_future_of_its_own_pool_does_not_deadlock
     let inner: Vec<Future<i32>> = (0..2).map(|i| pool.spawn(move || i).unwrap()).collect();
     assert!(inner[1].cancel());
     tx.send(inner.clone()).unwrap();
-    let got = outer.result(Some(Duration::from_secs(1))).cloned();
+    let got = outer.result(LONG).cloned();
     if got.is_err() {
         // Unblock the stuck worker so the pool can shut down, then fail.
         let _ = inner[1].set_running_or_notify_cancel();

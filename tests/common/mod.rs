@@ -241,6 +241,10 @@ pub fn stress_iterations(default: usize) -> usize {
 /// How long a wait that should succeed at once may take before a test calls it a hang.
 pub const LONG: Duration = Duration::from_secs(30);
 
+/// How long a test may run before its watchdog calls it a hang: well above `LONG`, so that a
+/// slow but live test on a loaded machine fails by its own assertions, or not at all.
+pub const HANG: Duration = Duration::from_secs(90);
+
 /// A closed gate: tasks call `gate.result(None)` and block until the test opens it.
 pub fn gate() -> Future<()> {
     Future::new()
