@@ -20,7 +20,7 @@ use std::thread;
 use std::time::Duration;
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
-const LONG: Option<Duration> = Some(Duration::from_secs(30));
+const LONG: Option<Duration> = Some(common::LONG);
 
 /// CPython's six fixture states, as standalone futures.
 fn six_states() -> Vec<(&'static str, Future<i32>)> {

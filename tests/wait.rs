@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use ReturnWhen::{AllCompleted, FirstCompleted, FirstException};
 
 const ZERO: Option<Duration> = Some(Duration::ZERO);
-const LONG: Option<Duration> = Some(Duration::from_secs(30));
+const LONG: Option<Duration> = Some(common::LONG);
 
 fn set<T>(fs: &[&Future<T>]) -> HashSet<Future<T>> {
     fs.iter().map(|f| (*f).clone()).collect()
