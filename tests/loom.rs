@@ -204,6 +204,20 @@ fn submit_racing_a_worker_going_to_sleep_is_never_lost() {
     });
 }
 
+/// Sequential submits reuse the one idle worker, never starting a second (CPython J4), even
+/// when the worker takes a task before its submitter has claimed an idle worker for it, so that
+/// the claim lands on the worker's next idle period instead.
+#[test]
+fn sequential_submits_never_start_a_second_worker() {
+    bounded(2).check(|| {
+        let pool = ThreadPoolExecutor::new(2).unwrap();
+        for i in 0..3u8 {
+            assert_eq!(pool.submit(|x: u8| x, i).unwrap().result(None), Ok(&i));
+        }
+        assert_eq!(pool.num_threads(), 1);
+    });
+}
+
 /// Two tasks submitted back to back to a pool of two started, idle workers: each task waits
 /// for the other, so both workers must run at once. The submitter wakes a sleeper only for the
 /// first claim of a burst and the woken worker passes the wake-up on; if that hand-off were

@@ -240,6 +240,30 @@ impl Shared {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
+                    // The queue already empty means a worker took our job between the push
+                    // and this claim, possibly the very worker we just claimed, counted idle
+                    // again after running it. Left in place, that stale token would hide it
+                    // from the next submit, which would start a needless thread (CPython J4).
+                    let returned = if self.queue.len() == 0 {
+                        self.return_token()
+                    } else {
+                        None
+                    };
+                    if let Some(left) = returned {
+                        // Like any token decrement (`consumed_token`): while tokens remain,
+                        // a sleeper must be on its way.
+                        self.consumed_token(left);
+                        // ORDERING: SeqCst fence against a concurrent submitter's fence after
+                        // its push (store-load again): either it sees the returned idle count
+                        // and claims it, or we see its job and claim again for it, since it
+                        // may have counted on the token we returned and woken no one.
+                        fence(Ordering::SeqCst);
+                        if self.queue.len() == 0 {
+                            return Ok(());
+                        }
+                        cur = self.sleepers.load(Ordering::Relaxed);
+                        continue;
+                    }
                     // Only the claim that finds no token outstanding wakes a sleeper; later
                     // claims of the same burst are woken by the workers that consume the
                     // earlier tokens (`consumed_token`). A submitter waking one sleeper per
@@ -472,6 +496,26 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Turns one outstanding token back into an idle count, if any token is left; returns the
+    /// sleepers word it left. Tokens and idle counts are fungible (their sum is the number of
+    /// idle workers), so this only undoes a claim that found nothing to hand over.
+    fn return_token(&self) -> Option<u64> {
+        let mut cur = self.sleepers.load(Ordering::Relaxed);
+        while cur >= TOKEN_ONE {
+            let next = cur - TOKEN_ONE + IDLE_ONE;
+            match self.sleepers.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(next),
+                Err(actual) => cur = actual,
+            }
+        }
+        None
     }
 
     /// Consumes a wake token if there is one; returns the sleepers word it left.
