@@ -244,7 +244,12 @@ impl Shared {
                     // and this claim, possibly the very worker we just claimed, counted idle
                     // again after running it. Left in place, that stale token would hide it
                     // from the next submit, which would start a needless thread (CPython J4).
-                    let returned = if self.queue.len() == 0 {
+                    // At the cap no spawn decision is left to mislead, and the token holder
+                    // finds any later job by itself: skip the check (a cache miss on the
+                    // queue's head while workers churn between idle and busy).
+                    let returned = if self.alive.load(Ordering::Relaxed) < self.config.max_workers
+                        && self.queue.len() == 0
+                    {
                         self.return_token()
                     } else {
                         None
