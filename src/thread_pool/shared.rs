@@ -250,7 +250,7 @@ impl Shared {
                     let returned = if self.alive.load(Ordering::Relaxed) < self.config.max_workers
                         && self.queue.len() == 0
                     {
-                        self.return_token()
+                        self.take_token(true)
                     } else {
                         None
                     };
@@ -457,7 +457,7 @@ impl Shared {
             self.sleeping.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let woke = loop {
-                if let Some(left) = self.take_token() {
+                if let Some(left) = self.take_token(false) {
                     if left >= TOKEN_ONE && self.sleeping.load(Ordering::Relaxed) > 1 {
                         // Passing the wake-up on (`consumed_token`) under the lock we hold;
                         // the other sleepers wait with it, so the count is exact here.
@@ -503,13 +503,15 @@ impl Shared {
         }
     }
 
-    /// Turns one outstanding token back into an idle count, if any token is left; returns the
-    /// sleepers word it left. Tokens and idle counts are fungible (their sum is the number of
-    /// idle workers), so this only undoes a claim that found nothing to hand over.
-    fn return_token(&self) -> Option<u64> {
+    /// Consumes a wake token if there is one; returns the sleepers word it left. With
+    /// `back_to_idle` the token turns back into an idle count instead: a claim undone because
+    /// it found nothing to hand over (tokens and idle counts are fungible, their sum is the
+    /// number of idle workers).
+    fn take_token(&self, back_to_idle: bool) -> Option<u64> {
+        let refund = if back_to_idle { IDLE_ONE } else { 0 };
         let mut cur = self.sleepers.load(Ordering::Relaxed);
         while cur >= TOKEN_ONE {
-            let next = cur - TOKEN_ONE + IDLE_ONE;
+            let next = cur - TOKEN_ONE + refund;
             match self.sleepers.compare_exchange_weak(
                 cur,
                 next,
@@ -517,23 +519,6 @@ impl Shared {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return Some(next),
-                Err(actual) => cur = actual,
-            }
-        }
-        None
-    }
-
-    /// Consumes a wake token if there is one; returns the sleepers word it left.
-    fn take_token(&self) -> Option<u64> {
-        let mut cur = self.sleepers.load(Ordering::Relaxed);
-        while cur >= TOKEN_ONE {
-            match self.sleepers.compare_exchange_weak(
-                cur,
-                cur - TOKEN_ONE,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(cur - TOKEN_ONE),
                 Err(actual) => cur = actual,
             }
         }
