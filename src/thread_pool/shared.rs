@@ -226,9 +226,21 @@ impl Shared {
 
     /// After a push: hand the job to an idle worker, or start one if none is idle.
     fn wake_or_spawn(self: &Arc<Self>) -> Result<(), SubmitError> {
-        // ORDERING: SeqCst fence against the worker's fence between "I am idle" and "queue
-        // empty?": either it sees our job or we see it idle (the store-load pattern).
+        // ORDERING: SeqCst fence against the worker's fences after "I am idle" and after "I am
+        // going to sleep", each followed by a look at the queue: either it sees our job or we
+        // see it idle or asleep (the store-load pattern).
         fence(Ordering::SeqCst);
+        // At the cap there is no spawn decision left, and only a sleeping worker needs a
+        // claim: a running or yielding one looks at the queue again before it sleeps, last of
+        // all after counting itself in `sleeping`. Claiming yielding workers too cost a CAS on
+        // the `sleepers` line that workers write at every idle spell: rounds of 1M submit +
+        // `result` on 2 cores, alternated with and without this in one process, were faster
+        // with it in 38 of 60 pairs, medians about 4% lower.
+        if self.alive.load(Ordering::Relaxed) >= self.config.max_workers
+            && self.sleeping.load(Ordering::Relaxed) == 0
+        {
+            return Ok(());
+        }
         let mut cur = self.sleepers.load(Ordering::Relaxed);
         while cur & IDLE_MASK > 0 {
             // ORDERING: the claim is a pure counter hand-off; the job itself was published by
