@@ -230,15 +230,17 @@ impl Shared {
         // going to sleep", each followed by a look at the queue: either it sees our job or we
         // see it idle or asleep (the store-load pattern).
         fence(Ordering::SeqCst);
+        // Read once for the two checks below. While the pool runs the count only grows, so a
+        // stale read just runs a check that was not needed; it only shrinks when a failed
+        // initializer breaks the pool, whose queued jobs `leave` fails anyway.
+        let at_cap = self.alive.load(Ordering::Relaxed) >= self.config.max_workers;
         // At the cap there is no spawn decision left, and only a sleeping worker needs a
         // claim: a running or yielding one looks at the queue again before it sleeps, last of
         // all after counting itself in `sleeping`. Claiming yielding workers too cost a CAS on
         // the `sleepers` line that workers write at every idle spell: rounds of 1M submit +
         // `result` on 2 cores, alternated with and without this in one process, were faster
         // with it in 38 of 60 pairs, medians about 4% lower.
-        if self.alive.load(Ordering::Relaxed) >= self.config.max_workers
-            && self.sleeping.load(Ordering::Relaxed) == 0
-        {
+        if at_cap && self.sleeping.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
         let mut cur = self.sleepers.load(Ordering::Relaxed);
@@ -259,9 +261,7 @@ impl Shared {
                     // At the cap no spawn decision is left to mislead, and the token holder
                     // finds any later job by itself: skip the check (a cache miss on the
                     // queue's head while workers churn between idle and busy).
-                    let returned = if self.alive.load(Ordering::Relaxed) < self.config.max_workers
-                        && self.queue.len() == 0
-                    {
+                    let returned = if !at_cap && self.queue.len() == 0 {
                         self.take_token(true)
                     } else {
                         None
