@@ -6,8 +6,9 @@
 //!
 //! Before criterion starts, a separate measurement prints the bytes allocated per *pending*
 //! task (a counting global allocator is active only during that phase). After criterion ends, a
-//! summary prints the per-task times and the ratios, read back from criterion's own estimates.
-//! Before and after, the cross-core round trip (`support/machine.rs`) says how fast the machine
+//! summary prints the per-task times and the ratios, read back from criterion's own estimates,
+//! then, if `submit_result` ran and `python3` is on PATH, CPython's `ThreadPoolExecutor` on the
+//! same workload (`benches/cpython_thread_pool.py`, one run of N tasks). Before and after, the cross-core round trip (`support/machine.rs`) says how fast the machine
 //! was at the time.
 
 #[path = "support/estimates.rs"]
@@ -726,6 +727,49 @@ fn summary() {
     }
 }
 
+/// CPython's `ThreadPoolExecutor` on the `submit_result` workload, if `python3` is on PATH and
+/// that group ran: the reference figure (17.7 µs per task) came from such a run.
+fn cpython(ran: &[(String, usize)]) {
+    let n = bench_n();
+    let ours = format!("submit_result/concurrent_futures/{n}");
+    let Some((_, elements)) = ran.iter().find(|(d, _)| *d == ours) else {
+        return;
+    };
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/cpython_thread_pool.py"
+    );
+    let out = match std::process::Command::new("python3")
+        .arg(script)
+        .arg(n.to_string())
+        .output()
+    {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => {
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            println!("cpython: failed: {}", err.trim());
+            return;
+        }
+        Err(e) => {
+            println!("cpython: not run ({e})");
+            return;
+        }
+    };
+    let line = out.trim();
+    // "cpython submit_result: <us> us/task (<n> tasks)"
+    let us = line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse::<f64>().ok());
+    match (us, median_ns(&ours)) {
+        (Some(us), Some(ns)) => println!(
+            "{line}: {:.0}x slower than this crate",
+            us * 1e3 / (ns / *elements as f64)
+        ),
+        _ => println!("{line}"),
+    }
+}
+
 fn main() {
     let bench_mode = std::env::args().any(|a| a == "--bench");
     if bench_mode {
@@ -740,6 +784,7 @@ fn main() {
     c.final_summary();
     if bench_mode {
         summary();
+        cpython(&RAN.lock().unwrap().clone());
         machine::report("after");
     }
 }
