@@ -8,8 +8,8 @@
 //! task (a counting global allocator is active only during that phase). After criterion ends, a
 //! summary prints the per-task times and the ratios, read back from criterion's own estimates,
 //! then, if `submit_result` ran and `python3` is on PATH, CPython's `ThreadPoolExecutor` on the
-//! same workload (`benches/cpython_thread_pool.py`, one run of N tasks). Before and after, the cross-core round trip (`support/machine.rs`) says how fast the machine
-//! was at the time.
+//! same workload (`benches/cpython_thread_pool.py`, one run of N tasks). Before and after, the
+//! cross-core round trip (`support/machine.rs`) says how fast the machine was at the time.
 
 #[path = "support/estimates.rs"]
 mod estimates;
@@ -659,12 +659,14 @@ fn wait_group(c: &mut Criterion) {
 // ---------------------------------------------------------------------------------------------
 // Summary, from criterion's estimates
 
-fn summary() {
-    let ran = RAN.lock().unwrap().clone();
-    let per_task = |dir: &str| -> Option<f64> {
-        let (_, elements) = ran.iter().find(|(d, _)| d == dir)?;
-        Some(median_ns(dir)? / *elements as f64)
-    };
+/// Criterion's median for `dir`, per task, if that benchmark ran in this process.
+fn per_task_ns(ran: &[(String, usize)], dir: &str) -> Option<f64> {
+    let (_, elements) = ran.iter().find(|(d, _)| d == dir)?;
+    Some(median_ns(dir)? / *elements as f64)
+}
+
+fn summary(ran: &[(String, usize)]) {
+    let per_task = |dir: &str| per_task_ns(ran, dir);
     println!("\n== summary ({WORKERS} workers everywhere; medians from criterion) ==");
 
     let rows: Vec<_> = ran
@@ -732,9 +734,9 @@ fn summary() {
 fn cpython(ran: &[(String, usize)]) {
     let n = bench_n();
     let ours = format!("submit_result/concurrent_futures/{n}");
-    let Some((_, elements)) = ran.iter().find(|(d, _)| *d == ours) else {
+    if !ran.iter().any(|(d, _)| *d == ours) {
         return;
-    };
+    }
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/benches/cpython_thread_pool.py"
@@ -761,11 +763,8 @@ fn cpython(ran: &[(String, usize)]) {
         .split_whitespace()
         .nth(2)
         .and_then(|v| v.parse::<f64>().ok());
-    match (us, median_ns(&ours)) {
-        (Some(us), Some(ns)) => println!(
-            "{line}: {:.0}x slower than this crate",
-            us * 1e3 / (ns / *elements as f64)
-        ),
+    match (us, per_task_ns(ran, &ours)) {
+        (Some(us), Some(ns)) => println!("{line}: {:.0}x slower than this crate", us * 1e3 / ns),
         _ => println!("{line}"),
     }
 }
@@ -786,8 +785,9 @@ fn main() {
         // Criterion's smoke-test mode (`-- --test`) times nothing: the saved estimates would be
         // an earlier run's.
         if !std::env::args().any(|a| a == "--test") {
-            summary();
-            cpython(&RAN.lock().unwrap().clone());
+            let ran = RAN.lock().unwrap().clone();
+            summary(&ran);
+            cpython(&ran);
         }
         machine::report("after");
     }
