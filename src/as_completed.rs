@@ -68,6 +68,44 @@ pub(crate) struct Completions {
     pub(crate) cond: Condvar,
 }
 
+impl Completions {
+    /// The next finished token, waiting until `deadline` (`None`: no limit); `None` if the
+    /// deadline passed with nothing finished. Before its first wait with no deadline it calls
+    /// `help` once: the caller runs its own pool's unstarted work there, so that a worker
+    /// thread waiting on its saturated pool cannot deadlock.
+    pub(crate) fn next_token(
+        &self,
+        deadline: Option<Instant>,
+        help: impl FnOnce(),
+    ) -> Option<usize> {
+        let mut help = Some(help);
+        let mut done = self.done.lock();
+        loop {
+            if let Some(token) = done.pop_front() {
+                return Some(token);
+            }
+            if deadline.is_none() {
+                if let Some(help) = help.take() {
+                    drop(done);
+                    help();
+                    done = self.done.lock();
+                    continue;
+                }
+            }
+            let timed_out = match deadline {
+                None => {
+                    self.cond.wait(&mut done);
+                    false
+                }
+                Some(d) => Instant::now() >= d || self.cond.wait_until(&mut done, d),
+            };
+            if timed_out && done.is_empty() {
+                return None;
+            }
+        }
+    }
+}
+
 impl Notify for Completions {
     fn notify(&self, token: usize, _ended: Ended) {
         self.done.lock().push_back(token);
@@ -149,11 +187,9 @@ impl<T> AsCompleted<T> {
 
     /// Runs our own pool's pending futures inline when blocking forever on a worker thread.
     fn help(&self) {
-        if self.deadline.is_none() {
-            for f in self.waiting.iter().flatten() {
-                if f.help() {
-                    return;
-                }
+        for f in self.waiting.iter().flatten() {
+            if f.help() {
+                return;
             }
         }
     }
@@ -172,38 +208,19 @@ impl<T> Iterator for AsCompleted<T> {
         if self.finished || self.remaining == 0 {
             return None;
         }
-        let mut helped = false;
-        let mut done = self.queue.done.lock();
-        loop {
-            if let Some(token) = done.pop_front() {
-                drop(done);
+        match self.queue.next_token(self.deadline, || self.help()) {
+            Some(token) => {
                 self.remaining -= 1;
-                let f = self.waiting[token].take();
-                return f.map(Ok);
+                self.waiting[token].take().map(Ok)
             }
-            if !helped && self.timeout.is_none() {
-                helped = true;
-                drop(done);
-                self.help();
-                done = self.queue.done.lock();
-                continue;
-            }
-            let timed_out = match self.deadline {
-                None => {
-                    self.queue.cond.wait(&mut done);
-                    false
-                }
-                Some(d) => Instant::now() >= d || self.queue.cond.wait_until(&mut done, d),
-            };
-            if timed_out && done.is_empty() {
-                drop(done);
+            None => {
                 let err = TimeoutError {
                     unfinished: self.remaining,
                     total: self.total,
                 };
                 self.deregister_all();
                 self.finished = true;
-                return Some(Err(err));
+                Some(Err(err))
             }
         }
     }

@@ -2,11 +2,10 @@
 
 use crate::error::{InvalidArgument, SubmitError};
 use crate::future::Future;
-use crate::map::Map;
+use crate::map::{Map, MapOptions, ValidMapOptions};
 use crate::map_unordered::MapUnordered;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::time::Duration;
 
 /// A value any executor can carry: across threads, and across process or machine boundaries
 /// (serialized with serde). Implemented for every type that meets the bounds.
@@ -19,119 +18,6 @@ use std::time::Duration;
 pub trait Payload: Serialize + DeserializeOwned + Send + Sync + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Payload for T {}
-
-/// Options for [`Executor::map_with`] (Python's `timeout`, `chunksize` and `buffersize`).
-///
-/// ```
-/// use concurrent_futures::MapOptions;
-/// use std::time::Duration;
-/// let opts = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(8);
-/// assert_eq!(opts.get_buffersize(), Some(8));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MapOptions {
-    timeout: Option<Duration>,
-    buffersize: Option<usize>,
-    chunksize: usize,
-}
-
-impl Default for MapOptions {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MapOptions {
-    /// No timeout, every item submitted at once, one item per task.
-    ///
-    /// ```
-    /// let opts = concurrent_futures::MapOptions::new();
-    /// assert_eq!(opts.get_timeout(), None);
-    /// ```
-    pub const fn new() -> Self {
-        Self {
-            timeout: None,
-            buffersize: None,
-            chunksize: 1,
-        }
-    }
-
-    /// One deadline for the whole iteration, counted from the `map` call: an item not ready
-    /// by then yields [`FutureError::Timeout`](crate::FutureError::Timeout), and every item not
-    /// yet started is cancelled.
-    ///
-    /// ```
-    /// let opts = concurrent_futures::MapOptions::new().timeout(std::time::Duration::from_secs(1));
-    /// assert!(opts.get_timeout().is_some());
-    /// ```
-    pub const fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Submit at most `n` items ahead of the consumer (Python 3.14's `buffersize`): input is
-    /// pulled lazily, so infinite iterators work and memory stays bounded. `0` is rejected by
-    /// `map_with`.
-    ///
-    /// ```
-    /// let opts = concurrent_futures::MapOptions::new().buffersize(2);
-    /// assert_eq!(opts.get_buffersize(), Some(2));
-    /// ```
-    pub const fn buffersize(mut self, n: usize) -> Self {
-        self.buffersize = Some(n);
-        self
-    }
-
-    /// Items per task for executors that batch (the process pool); the thread pool ignores it,
-    /// as Python's does. `0` is rejected by `map_with`.
-    ///
-    /// ```
-    /// let opts = concurrent_futures::MapOptions::new().chunksize(100);
-    /// assert_eq!(opts.get_chunksize(), 100);
-    /// ```
-    pub const fn chunksize(mut self, n: usize) -> Self {
-        self.chunksize = n;
-        self
-    }
-
-    /// The timeout set, if any.
-    ///
-    /// ```
-    /// assert_eq!(concurrent_futures::MapOptions::new().get_timeout(), None);
-    /// ```
-    pub const fn get_timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    /// The buffersize set, if any.
-    ///
-    /// ```
-    /// assert_eq!(concurrent_futures::MapOptions::new().get_buffersize(), None);
-    /// ```
-    pub const fn get_buffersize(&self) -> Option<usize> {
-        self.buffersize
-    }
-
-    /// The chunksize (default 1).
-    ///
-    /// ```
-    /// assert_eq!(concurrent_futures::MapOptions::new().get_chunksize(), 1);
-    /// ```
-    pub const fn get_chunksize(&self) -> usize {
-        self.chunksize
-    }
-
-    /// Python's `ValueError`s for out-of-range options.
-    pub(crate) fn validate(&self) -> Result<(), InvalidArgument> {
-        if self.buffersize == Some(0) {
-            return Err(InvalidArgument("buffersize must be None or > 0"));
-        }
-        if self.chunksize == 0 {
-            return Err(InvalidArgument("chunksize must be >= 1."));
-        }
-        Ok(())
-    }
-}
 
 /// What every executor offers: Python's `Executor` (`submit`, `map`, `shutdown`).
 ///
@@ -230,13 +116,7 @@ pub trait Executor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Payload,
-        R: Payload,
-    {
-        match self.map_with(f, items, MapOptions::new()) {
-            Ok(map) => map,
-            Err(_) => unreachable!("default map options are valid"),
-        }
-    }
+        R: Payload;
 
     /// `f` over every item, results in completion order (beyond Python: `map` and
     /// `as_completed` in one call), with `map`'s options.
@@ -273,9 +153,12 @@ pub trait Executor {
         I::Item: Payload,
         R: Payload,
     {
-        options.validate()?;
         let submit = move |item| self.submit(f, item);
-        Ok(MapUnordered::new(items.into_iter(), submit, &options))
+        Ok(MapUnordered::new(
+            items.into_iter(),
+            submit,
+            options.validate()?,
+        ))
     }
 
     /// `f` over every item, results in completion order:
@@ -297,10 +180,8 @@ pub trait Executor {
         I::Item: Payload,
         R: Payload,
     {
-        match self.map_unordered_with(f, items, MapOptions::new()) {
-            Ok(map) => map,
-            Err(_) => unreachable!("default map options are valid"),
-        }
+        let submit = move |item| self.submit(f, item);
+        MapUnordered::new(items.into_iter(), submit, ValidMapOptions::DEFAULT)
     }
 
     /// Starts every worker the executor may run (its `max_workers`) and waits until each is

@@ -203,10 +203,10 @@ pub use crate::error::{
     BrokenExecutor, FutureError, InvalidArgument, InvalidStateError, PanicLocation,
     ProcessPoolError, SubmitError, TimeoutError, WorkerExit,
 };
-pub use crate::executor::{Executor, MapOptions, Payload};
+pub use crate::executor::{Executor, Payload};
 pub use crate::future::{Await, AwaitRef, Future, FutureState};
 pub use crate::future_set::FutureSet;
-pub use crate::map::Map;
+pub use crate::map::{Map, MapOptions};
 pub use crate::map_unordered::MapUnordered;
 #[cfg(feature = "mpi")]
 pub use crate::mpi_pool::{MpiPoolBuilder, MpiPoolExecutor};

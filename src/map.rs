@@ -1,16 +1,166 @@
 //! `Map`: the ordered result iterator of `Executor::map`, shared by every executor.
 
-use crate::error::{FutureError, SubmitError};
-use crate::executor::MapOptions;
+use crate::error::{FutureError, InvalidArgument, SubmitError};
 use crate::future::waiter::deadline_after;
 use crate::future::Future;
-use crate::thread_pool::Ordered;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-type Feed<'a, R> = Box<dyn FnMut() -> Option<Result<Future<R>, SubmitError>> + Send + 'a>;
+/// The rest of a lazy `map` input: submits the next item, `None` once the input is exhausted.
+pub(crate) type Feed<'a, R> =
+    Box<dyn FnMut() -> Option<Result<Future<R>, SubmitError>> + Send + 'a>;
+
+/// What [`Map`] needs from an executor that submits a whole `map` call as one batch (the thread
+/// pool), with the input type and the function erased. `Map` owns this interface; the executor
+/// implements it.
+pub(crate) trait OrderedSource<R>: Send + Sync {
+    fn len(&self) -> usize;
+    /// Item `i`'s result, waiting for it until `deadline` (`None`: no limit). Each item is
+    /// taken once, in order, by the one reader.
+    fn take(&self, i: usize, deadline: Option<Instant>) -> Result<R, FutureError>;
+    /// Stops the items that have not started: they yield [`FutureError::Cancelled`].
+    fn cancel(&self);
+}
+
+/// Options for [`Executor::map_with`] (Python's `timeout`, `chunksize` and `buffersize`).
+///
+/// ```
+/// use concurrent_futures::MapOptions;
+/// use std::time::Duration;
+/// let opts = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(8);
+/// assert_eq!(opts.get_buffersize(), Some(8));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapOptions {
+    timeout: Option<Duration>,
+    buffersize: Option<usize>,
+    chunksize: usize,
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MapOptions {
+    /// No timeout, every item submitted at once, one item per task.
+    ///
+    /// ```
+    /// let opts = concurrent_futures::MapOptions::new();
+    /// assert_eq!(opts.get_timeout(), None);
+    /// ```
+    pub const fn new() -> Self {
+        Self {
+            timeout: None,
+            buffersize: None,
+            chunksize: 1,
+        }
+    }
+
+    /// One deadline for the whole iteration, counted from the `map` call: an item not ready
+    /// by then yields [`FutureError::Timeout`](crate::FutureError::Timeout), and every item not
+    /// yet started is cancelled.
+    ///
+    /// ```
+    /// let opts = concurrent_futures::MapOptions::new().timeout(std::time::Duration::from_secs(1));
+    /// assert!(opts.get_timeout().is_some());
+    /// ```
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Submit at most `n` items ahead of the consumer (Python 3.14's `buffersize`): input is
+    /// pulled lazily, so infinite iterators work and memory stays bounded. `0` is rejected by
+    /// `map_with`.
+    ///
+    /// ```
+    /// let opts = concurrent_futures::MapOptions::new().buffersize(2);
+    /// assert_eq!(opts.get_buffersize(), Some(2));
+    /// ```
+    pub const fn buffersize(mut self, n: usize) -> Self {
+        self.buffersize = Some(n);
+        self
+    }
+
+    /// Items per task for executors that batch (the process pool); the thread pool ignores it,
+    /// as Python's does. `0` is rejected by `map_with`.
+    ///
+    /// ```
+    /// let opts = concurrent_futures::MapOptions::new().chunksize(100);
+    /// assert_eq!(opts.get_chunksize(), 100);
+    /// ```
+    pub const fn chunksize(mut self, n: usize) -> Self {
+        self.chunksize = n;
+        self
+    }
+
+    /// The timeout set, if any.
+    ///
+    /// ```
+    /// assert_eq!(concurrent_futures::MapOptions::new().get_timeout(), None);
+    /// ```
+    pub const fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The buffersize set, if any.
+    ///
+    /// ```
+    /// assert_eq!(concurrent_futures::MapOptions::new().get_buffersize(), None);
+    /// ```
+    pub const fn get_buffersize(&self) -> Option<usize> {
+        self.buffersize
+    }
+
+    /// The chunksize (default 1).
+    ///
+    /// ```
+    /// assert_eq!(concurrent_futures::MapOptions::new().get_chunksize(), 1);
+    /// ```
+    pub const fn get_chunksize(&self) -> usize {
+        self.chunksize
+    }
+
+    /// Python's `ValueError`s for out-of-range options; the checked options are what the
+    /// executors' `map` paths take, so none of them can meet an unchecked value.
+    pub(crate) fn validate(self) -> Result<ValidMapOptions, InvalidArgument> {
+        if self.buffersize == Some(0) {
+            return Err(InvalidArgument("buffersize must be None or > 0"));
+        }
+        if self.chunksize == 0 {
+            return Err(InvalidArgument("chunksize must be >= 1."));
+        }
+        Ok(ValidMapOptions(self))
+    }
+}
+
+/// [`MapOptions`] that passed [`MapOptions::validate`]: `buffersize` is `None` or positive and
+/// `chunksize` positive. The defaults are valid, so `map` without options cannot fail.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ValidMapOptions(MapOptions);
+
+impl ValidMapOptions {
+    /// `MapOptions::new()`, valid by construction.
+    pub(crate) const DEFAULT: ValidMapOptions = ValidMapOptions(MapOptions::new());
+
+    pub(crate) fn get(&self) -> &MapOptions {
+        &self.0
+    }
+
+    /// For a `map` that sends `chunksize` items per task but yields item by item: the buffer
+    /// counts tasks, so it holds `buffersize × chunksize` items.
+    pub(crate) fn per_item_buffer(self) -> ValidMapOptions {
+        let mut options = self.0;
+        if let Some(b) = options.buffersize {
+            options.buffersize = Some(b.saturating_mul(options.chunksize));
+        }
+        ValidMapOptions(options)
+    }
+}
 
 /// The results of `map`, in input order, as `Result<R, FutureError>`.
 ///
@@ -38,7 +188,7 @@ pub struct Map<'a, R> {
     in_flight: VecDeque<Future<R>>,
     feed: Option<Feed<'a, R>>,
     /// A thread pool's batch in place of `in_flight`, and the next item to read from it.
-    ordered: Option<(Arc<dyn Ordered<R>>, usize)>,
+    ordered: Option<(Arc<dyn OrderedSource<R>>, usize)>,
     deadline: Option<Instant>,
     rejected: Option<SubmitError>,
     finished: bool,
@@ -47,11 +197,12 @@ pub struct Map<'a, R> {
 impl<'a, R: Send + Sync + 'static> Map<'a, R> {
     /// Submits the first items now (all of them without `buffersize`) and keeps the rest of the
     /// input to submit one item per `next()`.
-    pub(crate) fn new<I, S>(items: I, mut submit: S, options: &MapOptions) -> Self
+    pub(crate) fn new<I, S>(items: I, mut submit: S, options: ValidMapOptions) -> Self
     where
         I: Iterator + Send + 'a,
         S: FnMut(I::Item) -> Result<Future<R>, SubmitError> + Send + 'a,
     {
+        let options = options.get();
         let mut map = Map::empty(deadline_after(options.get_timeout()));
         let mut items = items;
         let ahead = options.get_buffersize().unwrap_or(usize::MAX);
@@ -82,7 +233,7 @@ impl<'a, R: Send + Sync + 'static> Map<'a, R> {
     }
 
     /// The results of a batch that was submitted whole.
-    pub(crate) fn ordered(batch: Arc<dyn Ordered<R>>, deadline: Option<Instant>) -> Self {
+    pub(crate) fn ordered(batch: Arc<dyn OrderedSource<R>>, deadline: Option<Instant>) -> Self {
         let mut map = Map::empty(deadline);
         map.ordered = Some((batch, 0));
         map

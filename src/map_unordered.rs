@@ -3,14 +3,12 @@
 
 use crate::as_completed::Completions;
 use crate::error::{FutureError, SubmitError};
-use crate::executor::MapOptions;
 use crate::future::waiter::{deadline_after, Notify};
 use crate::future::{Entry, Future};
+use crate::map::{Feed, ValidMapOptions};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
-
-type Feed<'a, R> = Box<dyn FnMut() -> Option<Result<Future<R>, SubmitError>> + Send + 'a>;
 
 /// The results of `map_unordered`, in the order the tasks finish, as `Result<R, FutureError>`.
 ///
@@ -64,11 +62,12 @@ pub struct MapUnordered<'a, R> {
 impl<'a, R: Send + Sync + 'static> MapUnordered<'a, R> {
     /// Submits the first items now (all of them without `buffersize`) and keeps the rest of the
     /// input to submit one item per `next()`.
-    pub(crate) fn new<I, S>(items: I, mut submit: S, options: &MapOptions) -> Self
+    pub(crate) fn new<I, S>(items: I, mut submit: S, options: ValidMapOptions) -> Self
     where
         I: Iterator + Send + 'a,
         S: FnMut(I::Item) -> Result<Future<R>, SubmitError> + Send + 'a,
     {
+        let options = options.get();
         let mut map = MapUnordered {
             slots: Vec::new(),
             free: Vec::new(),
@@ -166,36 +165,13 @@ impl<'a, R: Send + Sync + 'static> MapUnordered<'a, R> {
                 .take()
                 .map(|(i, e)| (i, Err(FutureError::Rejected(e))));
         }
-        let mut helped = false;
-        let mut done = self.queue.done.lock();
-        let token = loop {
-            if let Some(token) = done.pop_front() {
-                break token;
-            }
-            if !helped && self.deadline.is_none() {
-                helped = true;
-                drop(done);
-                self.help();
-                done = self.queue.done.lock();
-                continue;
-            }
-            let timed_out = match self.deadline {
-                None => {
-                    self.queue.cond.wait(&mut done);
-                    false
-                }
-                Some(d) => Instant::now() >= d || self.queue.cond.wait_until(&mut done, d),
-            };
-            if timed_out && done.is_empty() {
-                drop(done);
-                let oldest = self.slots.iter().flatten().map(|(i, _)| *i).min();
-                self.cancel_all();
-                self.rejected = None;
-                self.finished = true;
-                return Some((oldest.unwrap_or(self.next_index), Err(FutureError::Timeout)));
-            }
+        let Some(token) = self.queue.next_token(self.deadline, || self.help()) else {
+            let oldest = self.slots.iter().flatten().map(|(i, _)| *i).min();
+            self.cancel_all();
+            self.rejected = None;
+            self.finished = true;
+            return Some((oldest.unwrap_or(self.next_index), Err(FutureError::Timeout)));
         };
-        drop(done);
         let Some((index, f)) = self.slots[token].take() else {
             unreachable!("a token completes once");
         };

@@ -15,9 +15,9 @@ use self::comm::Shared;
 #[cfg(doc)]
 use crate::error::FutureError; // for the docs' links
 use crate::error::{InvalidArgument, MpiPoolError, SubmitError};
-use crate::executor::{Executor, MapOptions, Payload};
+use crate::executor::{Executor, Payload};
 use crate::future::Future;
-use crate::map::Map;
+use crate::map::{Map, MapOptions, ValidMapOptions};
 use crate::process_pool::frame::{Call, ToWorker, PROTOCOL};
 use crate::process_pool::image::{self, ImageId};
 use crate::process_pool::task;
@@ -270,10 +270,7 @@ impl MpiPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        match self.map_with(f, items, MapOptions::new()) {
-            Ok(map) => map,
-            Err(_) => unreachable!("default map options are valid"),
-        }
+        task::map_with(Arc::clone(&self.shared), f, items, ValidMapOptions::DEFAULT)
     }
 
     /// `f` over every item, results in input order, with Python's `timeout`, `chunksize` and
@@ -307,7 +304,12 @@ impl MpiPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        task::map_with(Arc::clone(&self.shared), f, items, options)
+        Ok(task::map_with(
+            Arc::clone(&self.shared),
+            f,
+            items,
+            options.validate()?,
+        ))
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
@@ -337,6 +339,16 @@ impl Executor for MpiPoolExecutor {
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
         MpiPoolExecutor::submit(self, f, arg)
+    }
+
+    fn map<'a, I, R>(&self, f: fn(I::Item) -> R, items: I) -> Map<'a, R>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        MpiPoolExecutor::map(self, f, items)
     }
 
     fn map_with<'a, I, R>(

@@ -14,9 +14,9 @@ use self::manager::{Config, Manager, Shared};
 #[cfg(doc)]
 use crate::error::FutureError; // for the docs' links
 use crate::error::{InvalidArgument, ProcessPoolError, SubmitError};
-use crate::executor::{Executor, MapOptions, Payload};
+use crate::executor::{Executor, Payload};
 use crate::future::Future;
-use crate::map::Map;
+use crate::map::{Map, MapOptions, ValidMapOptions};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -398,10 +398,7 @@ impl ProcessPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        match self.map_with(f, items, MapOptions::new()) {
-            Ok(map) => map,
-            Err(_) => unreachable!("default map options are valid"),
-        }
+        task::map_with(Arc::clone(&self.shared), f, items, ValidMapOptions::DEFAULT)
     }
 
     /// `f` over every item, results in input order, with Python's `timeout`, `chunksize` and
@@ -442,7 +439,12 @@ impl ProcessPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        task::map_with(Arc::clone(&self.shared), f, items, options)
+        Ok(task::map_with(
+            Arc::clone(&self.shared),
+            f,
+            items,
+            options.validate()?,
+        ))
     }
 
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
@@ -505,6 +507,16 @@ impl Executor for ProcessPoolExecutor {
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
         ProcessPoolExecutor::submit(self, f, arg)
+    }
+
+    fn map<'a, I, R>(&self, f: fn(I::Item) -> R, items: I) -> Map<'a, R>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        ProcessPoolExecutor::map(self, f, items)
     }
 
     fn map_with<'a, I, R>(

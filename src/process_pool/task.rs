@@ -2,10 +2,10 @@
 
 use super::frame;
 use super::image::{self, ItemOutcome, Portable};
-use crate::error::{BrokenExecutor, FutureError, InvalidArgument, SubmitError};
-use crate::executor::{MapOptions, Payload};
+use crate::error::{BrokenExecutor, FutureError, SubmitError};
+use crate::executor::Payload;
 use crate::future::{Future, Promise};
-use crate::map::Map;
+use crate::map::{Map, ValidMapOptions};
 use parking_lot::MappedMutexGuard;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -233,8 +233,8 @@ pub(crate) fn map_with<'a, Q, I, R>(
     queue: Arc<Q>,
     f: fn(I::Item) -> R,
     items: I,
-    options: MapOptions,
-) -> Result<Map<'a, R>, InvalidArgument>
+    options: ValidMapOptions,
+) -> Map<'a, R>
 where
     Q: Queue,
     I: IntoIterator,
@@ -242,11 +242,10 @@ where
     I::Item: Payload,
     R: Payload,
 {
-    options.validate()?;
-    let chunksize = options.get_chunksize();
+    let chunksize = options.get().get_chunksize();
     if chunksize == 1 {
         let submit = move |item| submit_one(&*queue, f, item);
-        return Ok(Map::new(items.into_iter(), submit, &options));
+        return Map::new(items.into_iter(), submit, options);
     }
     let portable = image::portable(image::call_chunk::<I::Item, R>, f as usize);
     let feed = ChunkFeed {
@@ -258,11 +257,7 @@ where
             submit_chunk::<Q, I::Item, R>(&queue, portable, chunk)
         },
     };
-    let mut options = options;
-    if let Some(b) = options.get_buffersize() {
-        options = options.buffersize(b.saturating_mul(chunksize));
-    }
-    Ok(Map::new(feed, |f| f, &options))
+    Map::new(feed, |f| f, options.per_item_buffer())
 }
 
 /// Feeds `map` one item future at a time while submitting the input `chunksize` items per

@@ -15,6 +15,7 @@
 
 use super::task::{current_pool, Job};
 use crate::error::{BrokenExecutor, FutureError};
+use crate::map::OrderedSource;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Condvar, Mutex};
 use std::sync::Arc;
@@ -26,16 +27,6 @@ enum Slot<A, R> {
     Done(Result<R, FutureError>),
     /// Read by the reader, or ended by a stop.
     Gone,
-}
-
-/// What `Map` needs from a batch, with the input type and the function erased.
-pub(crate) trait Ordered<R>: Send + Sync {
-    fn len(&self) -> usize;
-    /// Item `i`'s result, waiting for it until `deadline` (`None`: no limit). Each item is
-    /// taken once, in order, by the one reader.
-    fn take(&self, i: usize, deadline: Option<Instant>) -> Result<R, FutureError>;
-    /// Stops the items that have not started: they yield [`FutureError::Cancelled`].
-    fn cancel(&self);
 }
 
 pub(crate) struct Batch<A, R, F> {
@@ -150,7 +141,7 @@ where
     }
 }
 
-impl<A, R, F> Ordered<R> for Batch<A, R, F>
+impl<A, R, F> OrderedSource<R> for Batch<A, R, F>
 where
     A: Send + 'static,
     R: Send + 'static,

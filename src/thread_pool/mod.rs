@@ -10,14 +10,13 @@ mod task;
 pub use self::scope::Scope;
 
 use self::batch::Batch;
-pub(crate) use self::batch::Ordered;
 use self::shared::{Config, Initializer, Shared};
 use self::task::Job;
 use crate::error::{InvalidArgument, SubmitError};
-use crate::executor::{Executor, MapOptions, Payload};
+use crate::executor::{Executor, Payload};
 use crate::future::waiter::deadline_after;
 use crate::future::Future;
-use crate::map::Map;
+use crate::map::{Map, MapOptions, OrderedSource, ValidMapOptions};
 use crate::map_unordered::MapUnordered;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -333,10 +332,7 @@ impl ThreadPoolExecutor {
         I::Item: Send + 'static,
         R: Send + Sync + 'static,
     {
-        match self.map_with(f, items, MapOptions::new()) {
-            Ok(map) => map,
-            Err(_) => unreachable!("default map options are valid"),
-        }
+        self.map_checked(f, items, ValidMapOptions::DEFAULT)
     }
 
     /// `map` with a timeout, or a `buffersize` for lazy input and bounded memory.
@@ -367,24 +363,35 @@ impl ThreadPoolExecutor {
         I::Item: Send + 'static,
         R: Send + Sync + 'static,
     {
-        options.validate()?;
-        if options.get_buffersize().is_some() {
-            return Ok(Map::new(items.into_iter(), self.per_item(f), &options));
+        Ok(self.map_checked(f, items, options.validate()?))
+    }
+
+    /// `map_with` once the options are known to be valid.
+    fn map_checked<'a, F, I, R>(&self, f: F, items: I, options: ValidMapOptions) -> Map<'a, R>
+    where
+        F: Fn(I::Item) -> R + Send + Sync + 'static,
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Send + 'static,
+        R: Send + Sync + 'static,
+    {
+        if options.get().get_buffersize().is_some() {
+            return Map::new(items.into_iter(), self.per_item(f), options);
         }
         // Every item is submitted now, as in Python, but as one batch: see `batch.rs`.
-        let deadline = deadline_after(options.get_timeout());
+        let deadline = deadline_after(options.get().get_timeout());
         let batch = Arc::new(Batch::new(
             Arc::new(f),
             items.into_iter(),
             self.shared.config.id,
         ));
-        let len = Ordered::len(&*batch);
+        let len = OrderedSource::len(&*batch);
         if len > 0 {
             if let Err(refused) = self.shared.submit_batch(batch.clone() as Arc<dyn Job>, len) {
-                return Ok(Map::refused(refused));
+                return Map::refused(refused);
             }
         }
-        Ok(Map::ordered(batch, deadline))
+        Map::ordered(batch, deadline)
     }
 
     /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's stack, and returns
@@ -501,10 +508,11 @@ impl ThreadPoolExecutor {
         I::Item: Send + 'static,
         R: Send + Sync + 'static,
     {
-        match self.map_unordered_with(f, items, MapOptions::new()) {
-            Ok(map) => map,
-            Err(_) => unreachable!("default map options are valid"),
-        }
+        MapUnordered::new(
+            items.into_iter(),
+            self.per_item(f),
+            ValidMapOptions::DEFAULT,
+        )
     }
 
     /// `map_unordered` with a timeout, or a `buffersize` for lazy input and bounded memory
@@ -540,11 +548,10 @@ impl ThreadPoolExecutor {
         I::Item: Send + 'static,
         R: Send + Sync + 'static,
     {
-        options.validate()?;
         Ok(MapUnordered::new(
             items.into_iter(),
             self.per_item(f),
-            &options,
+            options.validate()?,
         ))
     }
 
@@ -619,6 +626,16 @@ impl Executor for ThreadPoolExecutor {
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
         ThreadPoolExecutor::submit(self, f, arg)
+    }
+
+    fn map<'a, I, R>(&self, f: fn(I::Item) -> R, items: I) -> Map<'a, R>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        ThreadPoolExecutor::map(self, f, items)
     }
 
     fn map_with<'a, I, R>(
