@@ -3,6 +3,7 @@
 //! How workers sleep, wake and shut down is described in `README.md` beside this file.
 
 mod batch;
+mod queue;
 mod scope;
 mod shared;
 mod task;
@@ -10,7 +11,7 @@ mod task;
 pub use self::scope::Scope;
 
 use self::batch::Batch;
-use self::shared::{Config, Initializer, Shared};
+use self::shared::{ThreadPoolConfig, Initializer, ThreadPoolShared};
 use self::task::Job;
 use crate::error::{InvalidArgument, SubmitError};
 use crate::executor::{Executor, Payload};
@@ -48,7 +49,7 @@ fn default_max_workers() -> usize {
 /// assert_eq!(total, 140);
 /// ```
 pub struct ThreadPoolExecutor {
-    shared: Arc<Shared>,
+    shared: Arc<ThreadPoolShared>,
 }
 
 /// Configures a [`ThreadPoolExecutor`] (Python's constructor arguments, plus `stack_size`).
@@ -154,7 +155,7 @@ impl ThreadPoolBuilder {
             .thread_name_prefix
             .unwrap_or_else(|| format!("ThreadPoolExecutor-{id}"));
         Ok(ThreadPoolExecutor {
-            shared: Shared::new(Config {
+            shared: ThreadPoolShared::new(ThreadPoolConfig {
                 id,
                 max_workers,
                 name_prefix,

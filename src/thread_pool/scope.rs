@@ -41,7 +41,7 @@
 //! already claimed are dropped from the front of that list on each submit, so it stays about
 //! as long as the queue of the scope's unstarted tasks.
 
-use super::shared::Shared;
+use super::shared::ThreadPoolShared;
 use super::task::{current_pool, Job, Task, TaskEnd};
 use crate::error::SubmitError;
 use crate::future::Future;
@@ -71,7 +71,7 @@ use std::sync::Arc;
 /// assert_eq!(lengths, [6, 5, 6]);
 /// ```
 pub struct Scope<'scope, 'env: 'scope> {
-    shared: &'env Arc<Shared>,
+    shared: &'env Arc<ThreadPoolShared>,
     state: Arc<ScopeState>,
     /// Invariant in `'scope` and `'env`, as `std::thread::Scope` is.
     scope: PhantomData<&'scope mut &'scope ()>,
@@ -138,7 +138,7 @@ impl TaskEnd for ScopeEnd {
 
 /// `ThreadPoolExecutor::scope`'s body: run `f`, then join every task, then return or resume
 /// `f`'s panic.
-pub(crate) fn scope<'env, F, R>(shared: &'env Arc<Shared>, f: F) -> R
+pub(crate) fn scope<'env, F, R>(shared: &'env Arc<ThreadPoolShared>, f: F) -> R
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
 {

@@ -5,7 +5,8 @@ use super::task::{set_current_pool, Job, Task, TaskEnd};
 use crate::error::{BrokenExecutor, SubmitError};
 use crate::future::Future;
 use crate::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{thread, Condvar, Mutex, Queue};
+use super::queue::JobQueue;
+use crate::sync::{thread, Condvar, Mutex};
 use crossbeam_utils::CachePadded;
 use std::sync::{Arc, Weak};
 
@@ -31,7 +32,7 @@ pub(crate) const INITIALIZER_FAILED: &str =
 
 pub(crate) type Initializer = Arc<dyn Fn() + Send + Sync>;
 
-pub(crate) struct Config {
+pub(crate) struct ThreadPoolConfig {
     pub(crate) id: usize,
     pub(crate) max_workers: usize,
     pub(crate) name_prefix: String,
@@ -49,9 +50,9 @@ enum Woke {
     Exit,
 }
 
-pub(crate) struct Shared {
-    pub(crate) config: Config,
-    queue: Queue<Arc<dyn Job>>,
+pub(crate) struct ThreadPoolShared {
+    pub(crate) config: ThreadPoolConfig,
+    queue: JobQueue<Arc<dyn Job>>,
     // The submitter writes `gate` twice per task and workers write `sleepers` around idling;
     // on one cache line they slowed each other down (false sharing).
     gate: CachePadded<AtomicUsize>,
@@ -75,11 +76,11 @@ pub(crate) struct Shared {
     batches: Mutex<Vec<Weak<dyn Job>>>,
 }
 
-impl Shared {
-    pub(crate) fn new(config: Config) -> Arc<Self> {
+impl ThreadPoolShared {
+    pub(crate) fn new(config: ThreadPoolConfig) -> Arc<Self> {
         Arc::new(Self {
             config,
-            queue: Queue::new(),
+            queue: JobQueue::new(),
             gate: CachePadded::new(AtomicUsize::new(0)),
             sleepers: CachePadded::new(AtomicU64::new(0)),
             alive: AtomicUsize::new(0),
