@@ -179,6 +179,7 @@
 #![warn(unreachable_pub)]
 
 mod as_completed;
+mod entry;
 mod error;
 mod executor;
 mod future;
@@ -190,6 +191,7 @@ mod map_unordered;
 mod mpi_pool;
 mod panic;
 mod process_pool;
+mod remote;
 mod sync;
 #[cfg(test)]
 mod test_support;

@@ -13,12 +13,12 @@
 //! at once for new work. (Open MPI's
 //! blocking receive would spin a core for the whole wait instead.)
 
-use super::launch::{precise_sleeps, Backoff};
+use super::backoff::{precise_sleeps, Backoff};
 use super::TAG;
-use crate::error::{BrokenExecutor, MpiPoolError};
-use crate::process_pool::frame::{split_frames, FromWorker, ToWorker};
-use crate::process_pool::manager::error_of;
-use crate::process_pool::task::{fail_all, Intake, Queue, Work};
+use crate::error::{BrokenExecutor, FutureError, MpiPoolError};
+use crate::remote::frame::{self, split_frames, FromWorker, ToWorker};
+use crate::remote::outbox::{Intake, Outbox};
+use crate::remote::pending::{fail_all, PendingCall};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use parking_lot::{Condvar, MappedMutexGuard, Mutex, MutexGuard};
@@ -46,7 +46,7 @@ pub(crate) struct Runtime {
     thread: Mutex<Option<JoinHandle<()>>>,
     thread_id: ThreadId,
     /// The last executor opened, for the one-at-a-time rule.
-    current: Mutex<Option<Arc<Shared>>>,
+    current: Mutex<Option<Arc<MpiSession>>>,
 }
 
 #[derive(Default)]
@@ -57,7 +57,7 @@ struct Inbox {
 
 /// An executor waiting for its handshake with every rank.
 struct Opening {
-    shared: Arc<Shared>,
+    shared: Arc<MpiSession>,
     hello: Vec<u8>,
     reply: crossbeam_channel::Sender<Result<(), MpiPoolError>>,
 }
@@ -158,8 +158,8 @@ pub(crate) fn release_workers_at_exit() {
 impl Runtime {
     /// Opens an executor: waits until the previous one has finished and every rank answered
     /// this one's `Hello`.
-    pub(crate) fn open(&'static self, hello: Vec<u8>) -> Result<Arc<Shared>, MpiPoolError> {
-        let shared = Arc::new(Shared::new(self));
+    pub(crate) fn open(&'static self, hello: Vec<u8>) -> Result<Arc<MpiSession>, MpiPoolError> {
+        let shared = Arc::new(MpiSession::new(self));
         {
             let mut current = self.current.lock();
             if let Some(open) = current.as_ref() {
@@ -196,18 +196,18 @@ impl Runtime {
     }
 }
 
-/// One executor's state, shared by its handle, its `map` iterators and the communication
-/// thread.
-pub(crate) struct Shared {
+/// One executor's session with the worker ranks: its state, shared by its handle, its `map`
+/// iterators and the communication thread.
+pub(crate) struct MpiSession {
     rt: &'static Runtime,
     state: Mutex<Intake>,
     finished: Mutex<bool>,
     finished_cond: Condvar,
 }
 
-impl Shared {
+impl MpiSession {
     fn new(rt: &'static Runtime) -> Self {
-        Shared {
+        MpiSession {
             rt,
             state: Mutex::new(Intake::default()),
             finished: Mutex::new(false),
@@ -229,7 +229,7 @@ impl Shared {
     }
 
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        let cancelled: Vec<Work> = {
+        let cancelled: Vec<PendingCall> = {
             let mut st = self.state.lock();
             st.shutdown = true;
             if cancel_futures {
@@ -239,7 +239,7 @@ impl Shared {
             }
         };
         for work in cancelled {
-            work.job.cancel();
+            work.completion.cancel();
         }
         self.rt.wake();
         if wait && std::thread::current().id() != self.rt.thread_id {
@@ -261,7 +261,7 @@ impl Shared {
     }
 }
 
-impl Queue for Shared {
+impl Outbox for MpiSession {
     fn intake(&self) -> MappedMutexGuard<'_, Intake> {
         MutexGuard::map(self.state.lock(), |st| st)
     }
@@ -276,7 +276,7 @@ impl Queue for Shared {
 struct Rank {
     /// Frames waiting to go out as the next message.
     out: Vec<u8>,
-    in_flight: VecDeque<(u64, Work)>,
+    in_flight: VecDeque<(u64, PendingCall)>,
     /// When the oldest in-flight task became the one the rank runs (as far as rank 0 knows).
     front_since: Option<Instant>,
     /// Moving average of its task durations; `None` until a result came back.
@@ -324,7 +324,7 @@ struct Comm {
     world: SimpleCommunicator,
     /// Index `i` is rank `i + 1`.
     ranks: Vec<Rank>,
-    session: Option<Arc<Shared>>,
+    session: Option<Arc<MpiSession>>,
     handshake: Option<Handshake>,
     in_flight: usize,
     sends: Vec<PendingSend>,
@@ -421,7 +421,7 @@ impl Comm {
             if room == 0 {
                 return moved;
             }
-            let batch: Vec<Work> = {
+            let batch: Vec<PendingCall> = {
                 let mut st = session.state.lock();
                 let n = room.min(st.queue.len());
                 st.queue.drain(..n).collect()
@@ -430,7 +430,7 @@ impl Comm {
                 return moved;
             }
             for mut work in batch {
-                if !work.job.start() {
+                if !work.completion.start() {
                     continue; // cancelled meanwhile
                 }
                 let rank = self
@@ -441,7 +441,7 @@ impl Comm {
                     .expect("no more tasks taken than there are free slots");
                 let id = self.next_id;
                 self.next_id += 1;
-                crate::process_pool::frame::set_task_id(&mut work.frame, id);
+                frame::set_task_id(&mut work.frame, id);
                 rank.out.extend_from_slice(&work.frame);
                 if rank.in_flight.is_empty() {
                     rank.front_since = Some(Instant::now());
@@ -553,12 +553,12 @@ impl Comm {
                 FromWorker::Done { id, output } => {
                     let work = self.pop(index, id)?;
                     results += 1;
-                    work.job.complete(Ok(output));
+                    work.completion.complete(Ok(output));
                 }
                 FromWorker::Failed { id, failure } => {
                     let work = self.pop(index, id)?;
                     results += 1;
-                    work.job.complete(Err(error_of(failure)));
+                    work.completion.complete(Err(FutureError::from(failure)));
                 }
             }
         }
@@ -578,7 +578,7 @@ impl Comm {
     }
 
     /// The task a result belongs to: always the oldest one sent to that rank.
-    fn pop(&mut self, index: usize, id: u64) -> Result<Work, String> {
+    fn pop(&mut self, index: usize, id: u64) -> Result<PendingCall, String> {
         let rank = &mut self.ranks[index];
         match rank.in_flight.front() {
             Some((front, _)) if *front == id => {

@@ -1,27 +1,32 @@
 //! `MpiPoolExecutor` (feature `mpi`): the process pool's tasks, frames and function naming,
 //! carried by MPI messages between the ranks of one `mpirun` job instead of a local socket.
 //!
-//! - `launch`: the entry hook's MPI half (which rank this is), the idle back-off.
+//! - `rank`: the entry hook's MPI half (what a rank does before `main`).
 //! - `serve`: ranks 1..N-1, the worker loop (before `main`).
-//! - `comm`: rank 0, the communication thread and the executor's shared state.
+//! - `comm`: rank 0, the communication thread and each executor's session state.
+//! - `backoff`: the idle back-off of every MPI loop.
+//!
+//! The calls, frames and function naming are the shared `remote` layer's; this folder holds
+//! only the MPI transport.
 
+mod backoff;
 mod comm;
-mod launch;
+mod rank;
 mod serve;
 
-pub(crate) use self::launch::entry_hook;
+pub(crate) use self::rank::enter_rank;
 
-use self::comm::Shared;
+use self::comm::MpiSession;
 #[cfg(doc)]
 use crate::error::FutureError; // for the docs' links
 use crate::error::{InvalidArgument, MpiPoolError, SubmitError};
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
 use crate::map::{Map, MapOptions, ValidMapOptions};
-use crate::process_pool::frame::{Call, ToWorker, PROTOCOL};
-use crate::process_pool::image::{self, ImageId};
-use crate::process_pool::task;
-use crate::process_pool::worker;
+use crate::remote::frame::{Call, ToWorker, PROTOCOL};
+use crate::remote::image::{self, ImageId};
+use crate::remote::outbox;
+use crate::remote::role;
 use std::fmt;
 use std::sync::Arc;
 
@@ -70,7 +75,7 @@ const TAG: mpi::Tag = 0x4346;
 /// assert_eq!(primes, [true, false, true]);
 /// ```
 pub struct MpiPoolExecutor {
-    shared: Arc<Shared>,
+    shared: Arc<MpiSession>,
 }
 
 /// Configures an [`MpiPoolExecutor`] (Python's `initializer`/`initargs`). Feature `mpi`.
@@ -145,10 +150,10 @@ impl MpiPoolBuilder {
     /// }
     /// ```
     pub fn build(self) -> Result<MpiPoolExecutor, MpiPoolError> {
-        if !worker::hook_ran() {
+        if !role::hook_ran() {
             return Err(MpiPoolError::MissingEntryHook);
         }
-        match launch::rank() {
+        match role::rank() {
             None => return Err(MpiPoolError::NotLaunched),
             Some(0) => {}
             Some(rank) => return Err(MpiPoolError::NotRankZero(rank)),
@@ -216,7 +221,7 @@ impl MpiPoolExecutor {
     /// }
     /// ```
     pub fn rank() -> Option<u32> {
-        launch::rank()
+        role::rank()
     }
 
     /// The number of worker ranks (the job's size minus rank 0).
@@ -251,7 +256,7 @@ impl MpiPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        task::submit_one(&*self.shared, f, arg)
+        outbox::submit_one(&*self.shared, f, arg)
     }
 
     /// `f` over every item on the worker ranks, results in input order (Python's `map`).
@@ -270,7 +275,7 @@ impl MpiPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        task::map_with(Arc::clone(&self.shared), f, items, ValidMapOptions::DEFAULT)
+        outbox::map_with(Arc::clone(&self.shared), f, items, ValidMapOptions::DEFAULT)
     }
 
     /// `f` over every item, results in input order, with Python's `timeout`, `chunksize` and
@@ -304,7 +309,7 @@ impl MpiPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        Ok(task::map_with(
+        Ok(outbox::map_with(
             Arc::clone(&self.shared),
             f,
             items,

@@ -4,10 +4,10 @@
 //! `InitFailed`, `Done`, `Failed` out), answered by the same code (`greet`, `run_task`); only the
 //! transport differs: each MPI message carries a batch of whole frames.
 
-use super::launch::{precise_sleeps, Backoff};
+use super::backoff::{precise_sleeps, Backoff};
 use super::TAG;
-use crate::process_pool::frame::{split_frames, Failure, FromWorker, ToWorker};
-use crate::process_pool::worker::{greet, run_task};
+use crate::remote::frame::{split_frames, Failure, FromWorker, ToWorker};
+use crate::remote::serve::{greet, run_task};
 use mpi::traits::*;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};

@@ -10,11 +10,12 @@
 //! so only the oldest task of a dead worker was running: it fails, the others go back to the
 //! front of the queue.
 
-use super::frame::{self, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
-use super::image::{ImageId, Portable};
-use super::task::{fail_all, Intake, Queue, Work};
-use super::worker::WORKER_ENV;
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
+use crate::remote::frame::{self, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
+use crate::remote::image::{ImageId, Portable};
+use crate::remote::outbox::{Intake, Outbox};
+use crate::remote::pending::{fail_all, PendingCall};
+use crate::remote::role::WORKER_ENV;
 use mio::net::UnixStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::{Condvar, MappedMutexGuard, Mutex, MutexGuard};
@@ -39,7 +40,7 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// What the pool was built with.
 #[derive(Debug)]
-pub(super) struct Config {
+pub(super) struct ProcessPoolConfig {
     pub(super) max_workers: usize,
     pub(super) max_tasks_per_child: Option<u64>,
     pub(super) task_timeout: Option<Duration>,
@@ -53,8 +54,8 @@ pub(super) struct Config {
 }
 
 /// The state submitters and the manager share.
-pub(super) struct Shared {
-    pub(super) config: Config,
+pub(super) struct ProcessPoolShared {
+    pub(super) config: ProcessPoolConfig,
     state: Mutex<State>,
     waker: Waker,
     /// Whether a wake-up is already on its way to the manager.
@@ -80,9 +81,9 @@ struct State {
     start_error: Option<SubmitError>,
 }
 
-impl Shared {
-    pub(super) fn new(config: Config, waker: Waker) -> Self {
-        Shared {
+impl ProcessPoolShared {
+    pub(super) fn new(config: ProcessPoolConfig, waker: Waker) -> Self {
+        ProcessPoolShared {
             config,
             state: Mutex::new(State::default()),
             waker,
@@ -106,7 +107,7 @@ impl Shared {
     }
 
     pub(super) fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        let cancelled: Vec<Work> = {
+        let cancelled: Vec<PendingCall> = {
             let mut st = self.state.lock();
             st.intake.shutdown = true;
             // Waiting `start_workers` calls get no answer after this: they return `Shutdown`.
@@ -114,7 +115,7 @@ impl Shared {
             if cancel_futures {
                 // Requeued tasks already run (they were sent to a worker that died before
                 // starting them); like running tasks, they are not cancelled.
-                let (keep, cancel): (VecDeque<Work>, VecDeque<Work>) =
+                let (keep, cancel): (VecDeque<PendingCall>, VecDeque<PendingCall>) =
                     st.intake.queue.drain(..).partition(|w| w.started);
                 st.intake.queue = keep;
                 cancel.into_iter().collect()
@@ -123,7 +124,7 @@ impl Shared {
             }
         };
         for work in cancelled {
-            work.job.cancel();
+            work.completion.cancel();
         }
         self.wake();
         let on_manager = *self.manager.lock() == Some(std::thread::current().id());
@@ -167,7 +168,7 @@ impl Shared {
     }
 }
 
-impl Queue for Shared {
+impl Outbox for ProcessPoolShared {
     fn intake(&self) -> MappedMutexGuard<'_, Intake> {
         MutexGuard::map(self.state.lock(), |st| &mut st.intake)
     }
@@ -178,7 +179,7 @@ impl Queue for Shared {
 }
 
 /// One worker process as the manager sees it.
-struct Worker {
+struct WorkerProcess {
     child: Child,
     pid: u32,
     stream: UnixStream,
@@ -190,7 +191,7 @@ struct Worker {
     out: Vec<u8>,
     out_pos: usize,
     writable_interest: bool,
-    in_flight: VecDeque<(u64, Work)>,
+    in_flight: VecDeque<(u64, PendingCall)>,
     /// When the oldest in-flight task became the one the worker runs.
     front_since: Instant,
     /// Tasks this worker may still be sent (`max_tasks_per_child`).
@@ -201,7 +202,7 @@ struct Worker {
     avg_task: Option<Duration>,
 }
 
-impl Worker {
+impl WorkerProcess {
     /// Writes what the socket takes now; `Ok(true)` once the buffer is empty.
     fn flush(&mut self) -> io::Result<bool> {
         while self.out_pos < self.out.len() {
@@ -235,16 +236,16 @@ impl Worker {
 }
 
 pub(super) struct Manager {
-    shared: std::sync::Arc<Shared>,
+    shared: std::sync::Arc<ProcessPoolShared>,
     poll: Poll,
-    workers: Vec<Option<Worker>>,
+    workers: Vec<Option<WorkerProcess>>,
     in_flight: usize,
     next_id: u64,
     broken: bool,
 }
 
 impl Manager {
-    pub(super) fn new(shared: std::sync::Arc<Shared>, poll: Poll) -> Self {
+    pub(super) fn new(shared: std::sync::Arc<ProcessPoolShared>, poll: Poll) -> Self {
         Manager {
             shared,
             poll,
@@ -259,7 +260,7 @@ impl Manager {
         *self.shared.manager.lock() = Some(std::thread::current().id());
         let mut events = Events::with_capacity(64);
         loop {
-            // ORDERING: cleared before the queue is read (see `Shared::wake`).
+            // ORDERING: cleared before the queue is read (see `ProcessPoolShared::wake`).
             self.shared.wake_pending.store(false, Ordering::Release);
             let (shutdown, signal) = self.dispatch();
             if let Some(sig) = signal {
@@ -302,12 +303,17 @@ impl Manager {
     fn dispatch(&mut self) -> (bool, Option<i32>) {
         let window = self.shared.config.max_workers + 1;
         loop {
-            let slots: usize = self.workers.iter().flatten().map(Worker::free_slots).sum();
+            let slots: usize = self
+                .workers
+                .iter()
+                .flatten()
+                .map(WorkerProcess::free_slots)
+                .sum();
             let room = slots.min(window.saturating_sub(self.in_flight));
             let (batch, queued, shutdown, signal, start) = {
                 let mut st = self.shared.state.lock();
                 let n = room.min(st.intake.queue.len());
-                let batch: Vec<Work> = st.intake.queue.drain(..n).collect();
+                let batch: Vec<PendingCall> = st.intake.queue.drain(..n).collect();
                 let start = st.start_requests > 0 && !st.intake.shutdown;
                 (
                     batch,
@@ -340,8 +346,8 @@ impl Manager {
     }
 
     /// Sends one task to the least loaded worker with room; `false` if it was cancelled.
-    fn assign(&mut self, mut work: Work) -> bool {
-        if !work.started && !work.job.start() {
+    fn assign(&mut self, mut work: PendingCall) -> bool {
+        if !work.started && !work.completion.start() {
             return false;
         }
         work.started = true;
@@ -448,7 +454,7 @@ impl Manager {
         }
         .encode(&mut out);
         self.shared.pids.lock().push(pid);
-        self.workers[slot] = Some(Worker {
+        self.workers[slot] = Some(WorkerProcess {
             child,
             pid,
             stream,
@@ -535,7 +541,7 @@ impl Manager {
             let w = self.workers[slot].as_mut().expect("worker present");
             if let Some((_, work)) = w.in_flight.pop_front() {
                 self.in_flight -= 1;
-                work.job.complete(Err(FutureError::Protocol(e)));
+                work.completion.complete(Err(FutureError::Protocol(e)));
             }
             w.closing = true;
             let _ = w.child.kill();
@@ -571,13 +577,13 @@ impl Manager {
                     let work =
                         pop_front(&mut w.in_flight, &mut w.front_since, &mut w.avg_task, id)?;
                     self.in_flight -= 1;
-                    work.job.complete(Ok(output));
+                    work.completion.complete(Ok(output));
                 }
                 FromWorker::Failed { id, failure } => {
                     let work =
                         pop_front(&mut w.in_flight, &mut w.front_since, &mut w.avg_task, id)?;
                     self.in_flight -= 1;
-                    work.job.complete(Err(error_of(failure)));
+                    work.completion.complete(Err(FutureError::from(failure)));
                 }
             }
         }
@@ -624,7 +630,7 @@ impl Manager {
                 Some(limit) if w.timed_out => FutureError::TaskTimedOut { limit, pid: w.pid },
                 _ => FutureError::WorkerDied(exit),
             };
-            work.job.complete(Err(error));
+            work.completion.complete(Err(error));
         }
         // The rest never started (a worker runs its tasks in order): back to the front of the
         // queue, in order, for another worker.
@@ -692,9 +698,10 @@ impl Manager {
 
     /// Fails every queued task (no worker could be started for them).
     fn fail_queue(&mut self, error: SubmitError) {
-        let queued: Vec<Work> = self.shared.state.lock().intake.queue.drain(..).collect();
+        let queued: Vec<PendingCall> = self.shared.state.lock().intake.queue.drain(..).collect();
         for work in queued {
-            work.job.complete(Err(FutureError::Rejected(error.clone())));
+            work.completion
+                .complete(Err(FutureError::Rejected(error.clone())));
         }
     }
 
@@ -742,11 +749,11 @@ fn reap(child: &mut Child) -> io::Result<std::process::ExitStatus> {
 
 /// Takes the task a result belongs to: always the oldest one sent to that worker.
 fn pop_front(
-    in_flight: &mut VecDeque<(u64, Work)>,
+    in_flight: &mut VecDeque<(u64, PendingCall)>,
     front_since: &mut Instant,
     avg_task: &mut Option<Duration>,
     id: u64,
-) -> Result<Work, String> {
+) -> Result<PendingCall, String> {
     match in_flight.front() {
         Some((front, _)) if *front == id => {
             let now = Instant::now();
@@ -760,25 +767,6 @@ fn pop_front(
         }
         Some((front, _)) => Err(format!("result for task {id}, expected task {front}")),
         None => Err(format!("result for task {id}, but none was sent")),
-    }
-}
-
-pub(crate) fn error_of(failure: frame::Failure) -> FutureError {
-    match failure {
-        frame::Failure::Panicked { message, location } => FutureError::Panicked {
-            message,
-            location: location.map(|(file, line, column)| crate::PanicLocation {
-                file,
-                line,
-                column,
-            }),
-        },
-        frame::Failure::DecodeArgument(m) => {
-            FutureError::Serialization(format!("the worker could not decode the argument: {m}"))
-        }
-        frame::Failure::EncodeResult(m) => {
-            FutureError::Serialization(format!("the worker could not encode the result: {m}"))
-        }
     }
 }
 

@@ -1,22 +1,26 @@
 //! `ProcessPoolExecutor`: Python's process pool, with worker processes that are fresh copies of
 //! the running executable.
 //!
-//! The design (entry hook, how functions are named across the boundary, the wire format, the
-//! manager, what each failure does) is described in `README.md` beside this file.
+//! This folder is the socket transport: `manager.rs` is the parent's side, `child.rs` the
+//! worker's. The calls, frames and function naming are the shared `remote` layer's. The design
+//! (entry hook, how functions are named across the boundary, the wire format, the manager,
+//! what each failure does) is described in `README.md` beside this file.
 
-pub(crate) mod frame;
-pub(crate) mod image;
-pub(crate) mod manager;
-pub(crate) mod task;
-pub(crate) mod worker;
+mod child;
+mod manager;
 
-use self::manager::{Config, Manager, Shared};
+pub(crate) use self::child::serve_parent;
+
+use self::manager::{Manager, ProcessPoolConfig, ProcessPoolShared};
 #[cfg(doc)]
 use crate::error::FutureError; // for the docs' links
 use crate::error::{InvalidArgument, ProcessPoolError, SubmitError};
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
 use crate::map::{Map, MapOptions, ValidMapOptions};
+use crate::remote::image;
+use crate::remote::outbox;
+use crate::remote::role;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -65,7 +69,7 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 /// assert_eq!(primes, [true, false, true]);
 /// ```
 pub struct ProcessPoolExecutor {
-    shared: Arc<Shared>,
+    shared: Arc<ProcessPoolShared>,
 }
 
 /// Configures a [`ProcessPoolExecutor`] (Python's constructor arguments, plus a per-task time
@@ -234,7 +238,7 @@ impl ProcessPoolBuilder {
         if self.max_tasks_per_child == Some(0) {
             return Err(InvalidArgument("max_tasks_per_child must be >= 1").into());
         }
-        if !worker::hook_ran() {
+        if !role::hook_ran() {
             return Err(ProcessPoolError::MissingEntryHook);
         }
         let initializer = self
@@ -251,8 +255,8 @@ impl ProcessPoolBuilder {
             .map_err(|e| ProcessPoolError::Setup(e.to_string()))?;
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let name = format!("ProcessPoolExecutor-{n}");
-        let shared = Arc::new(Shared::new(
-            Config {
+        let shared = Arc::new(ProcessPoolShared::new(
+            ProcessPoolConfig {
                 max_workers,
                 max_tasks_per_child: self.max_tasks_per_child.map(|n| n as u64),
                 task_timeout: self.task_timeout,
@@ -376,7 +380,7 @@ impl ProcessPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        task::submit_one(&*self.shared, f, arg)
+        outbox::submit_one(&*self.shared, f, arg)
     }
 
     /// `f` over every item in worker processes, results in input order (Python's `map`).
@@ -398,7 +402,7 @@ impl ProcessPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        task::map_with(Arc::clone(&self.shared), f, items, ValidMapOptions::DEFAULT)
+        outbox::map_with(Arc::clone(&self.shared), f, items, ValidMapOptions::DEFAULT)
     }
 
     /// `f` over every item, results in input order, with Python's `timeout`, `chunksize` and
@@ -439,7 +443,7 @@ impl ProcessPoolExecutor {
         I::Item: Payload,
         R: Payload,
     {
-        Ok(task::map_with(
+        Ok(outbox::map_with(
             Arc::clone(&self.shared),
             f,
             items,

@@ -11,7 +11,7 @@ mod task;
 pub use self::scope::Scope;
 
 use self::batch::Batch;
-use self::shared::{ThreadPoolConfig, Initializer, ThreadPoolShared};
+use self::shared::{Initializer, ThreadPoolConfig, ThreadPoolShared};
 use self::task::Job;
 use crate::error::{InvalidArgument, SubmitError};
 use crate::executor::{Executor, Payload};

@@ -4,10 +4,10 @@
 //! models check the pool's sleep protocol around the queue, not the queue itself (its order
 //! and hand-off are tested below, under real threads).
 
-#[cfg(not(concurrent_futures_loom))]
-pub(crate) use self::ring::*;
 #[cfg(concurrent_futures_loom)]
 pub(crate) use self::model::*;
+#[cfg(not(concurrent_futures_loom))]
+pub(crate) use self::ring::*;
 
 #[cfg(not(concurrent_futures_loom))]
 mod ring {

@@ -1,11 +1,11 @@
 //! The pool's shared state and its worker loop. The protocol is described in `README.md` beside
 //! this file.
 
+use super::queue::JobQueue;
 use super::task::{set_current_pool, Job, Task, TaskEnd};
 use crate::error::{BrokenExecutor, SubmitError};
 use crate::future::Future;
 use crate::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
-use super::queue::JobQueue;
 use crate::sync::{thread, Condvar, Mutex};
 use crossbeam_utils::CachePadded;
 use std::sync::{Arc, Weak};

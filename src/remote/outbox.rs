@@ -1,7 +1,9 @@
-//! What the manager holds per task: the encoded call, and the future(s) its reply completes.
+//! How submissions reach a remote pool: the [`Outbox`] each pool implements (its locked
+//! queue and the thread that drains it), and `submit`/`map` written once on top of it.
 
 use super::frame;
-use super::image::{self, ItemOutcome, Portable};
+use super::image::{self, Portable};
+use super::pending::{Chunk, PendingCall, Single};
 use crate::error::{BrokenExecutor, FutureError, SubmitError};
 use crate::executor::Payload;
 use crate::future::{Future, Promise};
@@ -10,115 +12,11 @@ use parking_lot::MappedMutexGuard;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// A task waiting for a worker: the `Task` frame (id patched at dispatch) and its futures.
-pub(crate) struct Work {
-    pub(crate) frame: Vec<u8>,
-    pub(crate) job: Box<dyn Job>,
-    /// Already marked running: sent to a worker that died before starting it, and requeued.
-    pub(crate) started: bool,
-}
-
-impl Work {
-    pub(crate) fn new(frame: Vec<u8>, job: Box<dyn Job>) -> Self {
-        Work {
-            frame,
-            job,
-            started: false,
-        }
-    }
-}
-
-/// The type-erased completion side of a task, so one manager serves every result type.
-pub(crate) trait Job: Send {
-    /// Marks the future(s) running as the task is sent to a worker (after which `cancel` fails,
-    /// as in Python); `false` if everything was cancelled, so the task is dropped unsent.
-    fn start(&self) -> bool;
-
-    /// Completes the future(s) with the worker's output bytes or an error. Futures that were
-    /// cancelled meanwhile keep their cancellation.
-    fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>);
-
-    /// Cancels the future(s) for `shutdown(cancel_futures = true)`.
-    fn cancel(self: Box<Self>);
-}
-
-/// One `submit`: one future.
-pub(crate) struct Single<R> {
-    pub(crate) promise: Promise<R>,
-}
-
-impl<R: Payload> Job for Single<R> {
-    fn start(&self) -> bool {
-        self.promise.start()
-    }
-
-    fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
-        let result = outcome.and_then(|bytes| {
-            postcard::from_bytes::<R>(bytes).map_err(|e| {
-                let ty = std::any::type_name::<R>();
-                FutureError::Serialization(format!("cannot decode the task's result ({ty}): {e}"))
-            })
-        });
-        self.promise.set(result);
-    }
-
-    fn cancel(self: Box<Self>) {
-        self.promise.cancel();
-    }
-}
-
-/// One `map` chunk: a future per item, each completed from its own outcome.
-pub(crate) struct Chunk<R> {
-    pub(crate) items: Vec<Promise<R>>,
-}
-
-impl<R: Payload> Job for Chunk<R> {
-    fn start(&self) -> bool {
-        // Every item must be acknowledged, so no short-circuit.
-        self.items.iter().fold(false, |any, p| p.start() | any)
-    }
-
-    fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
-        let decoded =
-            outcome.and_then(
-                |bytes| match postcard::from_bytes::<Vec<ItemOutcome<R>>>(bytes) {
-                    Ok(v) if v.len() == self.items.len() => Ok(v),
-                    Ok(v) => Err(FutureError::Protocol(format!(
-                        "chunk of {} items came back with {} results",
-                        self.items.len(),
-                        v.len()
-                    ))),
-                    Err(e) => Err(FutureError::Serialization(format!(
-                        "cannot decode the chunk's results: {e}"
-                    ))),
-                },
-            );
-        match decoded {
-            Ok(outcomes) => {
-                for (p, outcome) in self.items.into_iter().zip(outcomes) {
-                    p.set(outcome.into_result());
-                }
-            }
-            Err(e) => {
-                for p in self.items {
-                    p.set(Err(e.clone()));
-                }
-            }
-        }
-    }
-
-    fn cancel(self: Box<Self>) {
-        for p in self.items {
-            p.cancel();
-        }
-    }
-}
-
 /// The part of a pool's locked state that every submission goes through: the queue, and
 /// whether the pool still takes work. The process pool and the MPI pool both keep one.
 #[derive(Default)]
 pub(crate) struct Intake {
-    pub(crate) queue: VecDeque<Work>,
+    pub(crate) queue: VecDeque<PendingCall>,
     pub(crate) shutdown: bool,
     pub(crate) broken: Option<BrokenExecutor>,
 }
@@ -135,23 +33,15 @@ impl Intake {
     }
 
     /// Marks the pool broken and hands back the queued work, to fail outside the lock.
-    pub(crate) fn break_with(&mut self, broken: &BrokenExecutor) -> VecDeque<Work> {
+    pub(crate) fn break_with(&mut self, broken: &BrokenExecutor) -> VecDeque<PendingCall> {
         self.broken = Some(broken.clone());
         std::mem::take(&mut self.queue)
     }
 }
 
-/// Fails each of `works` with the broken-executor error.
-pub(crate) fn fail_all(works: impl IntoIterator<Item = Work>, broken: &BrokenExecutor) {
-    let err = FutureError::BrokenExecutor(broken.clone());
-    for work in works {
-        work.job.complete(Err(err.clone()));
-    }
-}
-
 /// Where a pool's submissions go: the process pool's manager queue, or the MPI pool's. The
 /// encoding, the futures and `map` are the same for both, written once below.
-pub(crate) trait Queue: Send + Sync + 'static {
+pub(crate) trait Outbox: Send + Sync + 'static {
     /// The pool's intake, locked.
     fn intake(&self) -> MappedMutexGuard<'_, Intake>;
     /// Tells the thread that consumes the queue that work arrived.
@@ -163,11 +53,11 @@ pub(crate) trait Queue: Send + Sync + 'static {
     }
 
     /// Queues an encoded task; the same errors as `check_open` if it closed meanwhile.
-    fn enqueue(&self, work: Work) -> Result<(), SubmitError> {
+    fn enqueue(&self, call: PendingCall) -> Result<(), SubmitError> {
         {
             let mut intake = self.intake();
             intake.refusal()?;
-            intake.queue.push_back(work);
+            intake.queue.push_back(call);
         }
         self.wake_consumer();
         Ok(())
@@ -188,35 +78,37 @@ fn encode_task<A: Payload>(portable: Portable, arg: &A) -> Result<Vec<u8>, Futur
     })
 }
 
-/// `submit(f, arg)` on any queue. An argument that cannot be encoded gives a future that has
+/// `submit(f, arg)` on any outbox. An argument that cannot be encoded gives a future that has
 /// already failed, not an error: it fails that future alone.
-pub(crate) fn submit_one<Q: Queue + ?Sized, A: Payload, R: Payload>(
-    queue: &Q,
+pub(crate) fn submit_one<Q: Outbox + ?Sized, A: Payload, R: Payload>(
+    outbox: &Q,
     f: fn(A) -> R,
     arg: A,
 ) -> Result<Future<R>, SubmitError> {
-    queue.check_open()?;
+    outbox.check_open()?;
     let portable =
         image::portable(image::call_one::<A, R>, f as usize).map_err(SubmitError::NotPortable)?;
     let (promise, future) = Promise::new();
     match encode_task(portable, &arg) {
-        Ok(frame) => queue.enqueue(Work::new(frame, Box::new(Single { promise })))?,
+        Ok(frame) => outbox.enqueue(PendingCall::new(frame, Box::new(Single { promise })))?,
         Err(e) => promise.set(Err(e)),
     }
     Ok(future)
 }
 
 /// One `map` chunk as one task, with a future per item.
-fn submit_chunk<Q: Queue + ?Sized, A: Payload, R: Payload>(
-    queue: &Q,
+fn submit_chunk<Q: Outbox + ?Sized, A: Payload, R: Payload>(
+    outbox: &Q,
     portable: Portable,
     chunk: Vec<A>,
 ) -> Result<Vec<Future<R>>, SubmitError> {
-    queue.check_open()?;
+    outbox.check_open()?;
     let (promises, futures): (Vec<Promise<R>>, Vec<Future<R>>) =
         (0..chunk.len()).map(|_| Promise::new()).unzip();
     match encode_task(portable, &chunk) {
-        Ok(frame) => queue.enqueue(Work::new(frame, Box::new(Chunk { items: promises })))?,
+        Ok(frame) => {
+            outbox.enqueue(PendingCall::new(frame, Box::new(Chunk { items: promises })))?
+        }
         Err(e) => {
             for p in promises {
                 p.set(Err(e.clone()));
@@ -226,17 +118,17 @@ fn submit_chunk<Q: Queue + ?Sized, A: Payload, R: Payload>(
     Ok(futures)
 }
 
-/// `map_with` on any queue: one task per item, or `chunksize` items per task through
+/// `map_with` on any outbox: one task per item, or `chunksize` items per task through
 /// [`ChunkFeed`]; either way the shared [`Map`] iterator gives the order, deadline and
 /// cancel-on-drop. `buffersize` counts tasks, so it is scaled by the chunksize.
 pub(crate) fn map_with<'a, Q, I, R>(
-    queue: Arc<Q>,
+    outbox: Arc<Q>,
     f: fn(I::Item) -> R,
     items: I,
     options: ValidMapOptions,
 ) -> Map<'a, R>
 where
-    Q: Queue,
+    Q: Outbox,
     I: IntoIterator,
     I::IntoIter: Send + 'a,
     I::Item: Payload,
@@ -244,7 +136,7 @@ where
 {
     let chunksize = options.get().get_chunksize();
     if chunksize == 1 {
-        let submit = move |item| submit_one(&*queue, f, item);
+        let submit = move |item| submit_one(&*outbox, f, item);
         return Map::new(items.into_iter(), submit, options);
     }
     let portable = image::portable(image::call_chunk::<I::Item, R>, f as usize);
@@ -254,7 +146,7 @@ where
         ready: VecDeque::new(),
         submit: move |chunk: Vec<I::Item>| {
             let portable = portable.clone().map_err(SubmitError::NotPortable)?;
-            submit_chunk::<Q, I::Item, R>(&queue, portable, chunk)
+            submit_chunk::<Q, I::Item, R>(&outbox, portable, chunk)
         },
     };
     Map::new(feed, |f| f, options.per_item_buffer())

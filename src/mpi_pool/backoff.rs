@@ -1,62 +1,7 @@
-//! Which role this process plays under `mpirun`, decided by the crate's entry hook before `main`,
-//! and the idle back-off every MPI loop uses.
+//! The idle back-off every MPI loop uses: Open MPI's blocking calls spin a core, so loops poll
+//! and sleep between polls.
 
-use std::sync::OnceLock;
 use std::time::Duration;
-
-/// Set by the entry hook in every rank's environment, so that processes a rank starts (a task's
-/// `Command`, a process pool's workers) are ordinary processes, not more ranks.
-pub(crate) const RANK_MARKER: &str = "CONCURRENT_FUTURES_MPI_RANK";
-
-/// Where launchers put the rank: Open MPI, PMIx (Open MPI 5, Slurm), MPICH's Hydra, MVAPICH2.
-const RANK_VARS: [&str; 4] = [
-    "OMPI_COMM_WORLD_RANK",
-    "PMIX_RANK",
-    "PMI_RANK",
-    "MV2_COMM_WORLD_RANK",
-];
-
-/// This process's rank if `mpirun` started it (set once, by the entry hook).
-static RANK: OnceLock<u32> = OnceLock::new();
-
-/// The rank `mpirun` gave this process, if it gave one.
-pub(crate) fn rank() -> Option<u32> {
-    RANK.get().copied()
-}
-
-/// The MPI half of the entry hook (see `process_pool/worker.rs`), run before `main` while the
-/// process has one thread. On rank 0 it records the rank and arranges for the worker ranks to
-/// be released at exit; on the other ranks it never returns: they serve tasks, then exit.
-pub(crate) fn entry_hook() {
-    if std::env::var_os(RANK_MARKER).is_some() {
-        // Started by a rank (a task's child process): an ordinary process.
-        return;
-    }
-    let Some(rank) = RANK_VARS
-        .iter()
-        .find_map(|v| std::env::var(v).ok()?.trim().parse::<u32>().ok())
-    else {
-        return;
-    };
-    // Constructors run before any thread exists, so editing the environment races with nobody.
-    std::env::set_var(RANK_MARKER, rank.to_string());
-    let _ = RANK.set(rank);
-    if rank == 0 {
-        // SAFETY: `at_exit` is an `extern "C" fn()` that never unwinds (it catches panics);
-        // registering it has no other precondition.
-        unsafe {
-            libc::atexit(at_exit);
-        }
-        return;
-    }
-    super::serve::serve_rank(rank)
-}
-
-/// Rank 0's exit: lets every in-flight task finish, tells the worker ranks to exit, and
-/// finalizes MPI, so `mpirun` sees a clean job.
-extern "C" fn at_exit() {
-    let _ = std::panic::catch_unwind(super::comm::release_workers_at_exit);
-}
 
 /// The wait between polls of an idle MPI loop: a short spin, then sleeps that double from 1 µs
 /// up to `cap`, and up to [`LONG_CAP`] once nothing happened for [`PATIENCE`]; every wake-up
@@ -151,13 +96,5 @@ mod tests {
         assert_eq!(steps, [1, 2, 4, 8, 8]);
         b.reset();
         assert_eq!(b.next(), Duration::ZERO);
-    }
-
-    #[test]
-    fn a_plain_test_process_is_no_rank() {
-        // `cargo test` does not run under mpirun.
-        if std::env::var_os("OMPI_COMM_WORLD_RANK").is_none() {
-            assert_eq!(rank(), None);
-        }
     }
 }

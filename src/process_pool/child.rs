@@ -1,47 +1,23 @@
-//! The worker side: the automatic entry hook, the handshake, and the task loop.
-//!
-//! Every executable that links this crate runs [`entry_hook`] before `main` (a constructor in
-//! `.init_array`, through the `ctor` crate). In an ordinary process it only records that it ran.
-//! In a process the pool started (the environment variable [`WORKER_ENV`] is set) it never
-//! returns: it serves tasks over the socket the parent passed as stdin, then exits. So the
-//! user's `main`, a test harness or a bench harness never runs in a worker, and no line in
-//! `main` is needed.
+//! The child side of the process pool: a worker process serving its parent over the socket it
+//! inherited as stdin, from the entry hook (`src/entry.rs`) before `main`, until it is told to
+//! exit, its budget is spent, or the parent is gone.
 
-use super::frame::{Call, Failure, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
-use super::image::{self, ImageId, Verified};
+use crate::remote::frame::{FrameBuffer, ToWorker};
+use crate::remote::role::WORKER_ENV;
+use crate::remote::serve::{greet, run_task};
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Set by the pool in a worker's environment: `{protocol}:{parent pid}`.
-pub(crate) const WORKER_ENV: &str = "CONCURRENT_FUTURES_WORKER";
-
-/// Whether the entry hook ran in this process (the pool refuses to start without it, rather
-/// than spawn copies of a program that would run its own `main`).
-static HOOK_RAN: AtomicBool = AtomicBool::new(false);
-
-pub(crate) fn hook_ran() -> bool {
-    // ORDERING: the store happens in a constructor before `main`, which happens-before every
-    // thread of the program; Relaxed is enough.
-    HOOK_RAN.load(Ordering::Relaxed)
-}
-
-#[ctor::ctor(unsafe)]
-fn entry_hook() {
-    HOOK_RAN.store(true, Ordering::Relaxed);
-    let Some(value) = std::env::var_os(WORKER_ENV) else {
-        // Not a process-pool worker: under `mpirun`, ranks other than 0 serve here instead.
-        #[cfg(feature = "mpi")]
-        crate::mpi_pool::entry_hook();
-        return;
-    };
-    // Tasks that start this same program as a child process must get an ordinary process,
-    // not another worker. Constructors run before any thread exists, so editing the
-    // environment here races with nobody.
+/// Serves the parent that started this process, then exits: the entry hook's answer to
+/// [`Role::PoolWorker`](crate::remote::role::Role::PoolWorker). `value` is the
+/// [`WORKER_ENV`](crate::remote::role::WORKER_ENV) the parent set, which this removes, so that a
+/// task that starts this same program gets an ordinary process, not another worker.
+/// Constructors run before any thread exists, so editing the environment races with nobody.
+pub(crate) fn serve_parent(value: &std::ffi::OsStr) -> ! {
     std::env::remove_var(WORKER_ENV);
-    die_with_parent(&value);
+    die_with_parent(value);
     let code = match serve() {
         Ok(()) => 0,
         Err(e) => {
@@ -135,79 +111,6 @@ impl Conn {
 
 fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
-/// Answers the parent's `Hello` (shared with the MPI transport): checks the protocol and the
-/// executable image, then runs the initializer. Encodes `Ready`, `Refused` or `InitFailed` into
-/// `out`, and returns the proof of a matching image only with `Ready`.
-pub(crate) fn greet(
-    protocol: u32,
-    parent_image: &[u8],
-    initializer: Option<Call<'_>>,
-    out: &mut Vec<u8>,
-) -> Option<Verified> {
-    if protocol != PROTOCOL {
-        let reason = format!("protocol {protocol} from the parent, {PROTOCOL} here");
-        FromWorker::Refused(&reason).encode(out);
-        return None;
-    }
-    // Nothing the parent names is resolved before this check passes.
-    let verified = match ImageId::check(parent_image) {
-        Ok(v) => v,
-        Err(reason) => {
-            FromWorker::Refused(&reason).encode(out);
-            return None;
-        }
-    };
-    if let Some(init) = initializer {
-        let mut sink = Vec::new();
-        let ran = image::run(
-            &verified,
-            init.trampoline,
-            init.function,
-            init.input,
-            &mut sink,
-        );
-        if let Err(failure) = ran {
-            let message = match failure {
-                Failure::Panicked { message, .. } => message,
-                Failure::DecodeArgument(m) | Failure::EncodeResult(m) => m,
-            };
-            FromWorker::InitFailed(&message).encode(out);
-            return None;
-        }
-    }
-    FromWorker::Ready {
-        pid: std::process::id(),
-    }
-    .encode(out);
-    Some(verified)
-}
-
-/// Runs one `Task` and encodes its `Done` or `Failed` frame into `out` (shared with the MPI
-/// transport); `scratch` is reused for the result bytes.
-pub(crate) fn run_task(
-    verified: &Verified,
-    id: u64,
-    call: Call<'_>,
-    scratch: &mut Vec<u8>,
-    out: &mut Vec<u8>,
-) {
-    scratch.clear();
-    match image::run(
-        verified,
-        call.trampoline,
-        call.function,
-        call.input,
-        scratch,
-    ) {
-        Ok(()) => FromWorker::Done {
-            id,
-            output: scratch,
-        }
-        .encode(out),
-        Err(failure) => FromWorker::Failed { id, failure }.encode(out),
-    }
 }
 
 fn serve() -> io::Result<()> {
