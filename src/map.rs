@@ -24,7 +24,7 @@ pub(crate) trait OrderedSource<R>: Send + Sync {
     fn cancel(&self);
 }
 
-/// Options for [`Executor::map_with`] (Python's `timeout`, `chunksize` and `buffersize`).
+/// Options for [`Executor::map_with`](crate::Executor::map_with) (Python's `timeout`, `chunksize` and `buffersize`).
 ///
 /// ```
 /// use concurrent_futures::MapOptions;
