@@ -102,8 +102,9 @@
 //!
 //! **When to pick which.** In Rust there is no GIL: threads run CPU-bound work in parallel, so
 //! the thread pool is the default for everything. Pick the process pool to isolate work that
-//! may crash, abort, leak or hang (a dead worker fails only its own task and is replaced; a
-//! per-task time limit kills runaway work), or to contain native code you do not trust. The
+//! may crash, abort, leak or hang (a dead worker fails only its own task and is replaced, no
+//! task runs twice, and a per-task time limit kills runaway work), or to contain native code
+//! you do not trust. The
 //! price is serialization and a round trip per task (about 8.5 µs, against 0.5 µs on threads),
 //! so send coarse tasks or use `map` with a `chunksize`.
 //!

@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::fifo::{started_then_wait, Fifo};
 use common::{watchdog, HANG, LONG};
 use concurrent_futures::{
     as_completed, wait, Executor, FutureError, MapOptions, ProcessPoolError, ProcessPoolExecutor,
@@ -17,9 +18,7 @@ use concurrent_futures::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
@@ -72,18 +71,6 @@ fn big_then_abort(data: Vec<u8>) -> usize {
         std::process::abort();
     }
     data.len()
-}
-
-/// Writes to `started` (blocks until the test opens it), then blocks until the test writes
-/// to `release`; returns this worker's pid.
-fn started_then_wait((started, release): (String, String)) -> u32 {
-    std::fs::write(&started, b"started").unwrap();
-    let mut s = String::new();
-    File::open(&release)
-        .unwrap()
-        .read_to_string(&mut s)
-        .unwrap();
-    std::process::id()
 }
 
 /// Writes garbage onto its own worker socket, as a corrupted worker would.
@@ -227,52 +214,6 @@ fn items_some_unencodable(n: u32) -> Result<u32, Unencodable> {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A named pipe in a fresh directory: opening it blocks until the other side opens it.
-struct Fifo {
-    dir: PathBuf,
-}
-
-impl Fifo {
-    fn pair(tag: &str) -> (Fifo, String, String) {
-        let dir = std::env::temp_dir().join(format!(
-            "cf-pp-{tag}-{}-{:?}",
-            std::process::id(),
-            Instant::now()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let make = |name: &str| {
-            let path = dir.join(name);
-            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-            // SAFETY: a valid NUL-terminated path.
-            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-            path.to_str().unwrap().to_owned()
-        };
-        let started = make("started");
-        let release = make("release");
-        (Fifo { dir }, started, release)
-    }
-
-    /// Blocks until the task wrote to `started`: it is running.
-    fn wait_started(&self) {
-        let mut s = String::new();
-        File::open(self.dir.join("started"))
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-        assert_eq!(s, "started");
-    }
-
-    fn release(&self) {
-        std::fs::write(self.dir.join("release"), b"go").unwrap();
-    }
-}
-
-impl Drop for Fifo {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// No process with these pids exists any more: reaped, not zombies, not orphans.
 fn assert_reaped(pids: &[u32]) {

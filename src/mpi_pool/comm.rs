@@ -550,6 +550,9 @@ impl Comm {
                 FromWorker::InitFailed(message) => {
                     self.answered(source, None, Some(message.to_owned()))?;
                 }
+                // Ranks send no start notices: a rank that dies ends the whole job, so rank 0
+                // never has to know which task it ran.
+                FromWorker::Started { .. } => {}
                 FromWorker::Done { id, output } => {
                     let work = self.pop(index, id)?;
                     results += 1;

@@ -2,7 +2,7 @@
 //! inherited as stdin, from the entry hook (`src/entry.rs`) before `main`, until it is told to
 //! exit, its budget is spent, or the parent is gone.
 
-use crate::remote::frame::{FrameBuffer, ToWorker};
+use crate::remote::frame::{FrameBuffer, FromWorker, ToWorker, READ_CHUNK};
 use crate::remote::role::WORKER_ENV;
 use crate::remote::serve::{greet, run_task};
 use std::io::{self, Read, Write};
@@ -74,16 +74,14 @@ struct Conn {
 
 impl Conn {
     /// Blocks until a whole frame is buffered and returns where it lies in `inbuf`; `None` at
-    /// a clean end of stream (the parent is gone). Flushes pending output before blocking, so
-    /// results are batched but never held back.
+    /// a clean end of stream (the parent is gone). Sends pending output before blocking.
     fn next(&mut self) -> io::Result<Option<Range<usize>>> {
         loop {
             if let Some(range) = self.inbuf.next_frame().map_err(invalid)? {
                 return Ok(Some(range));
             }
-            self.flush()?;
-            let want = self.inbuf.wanted().max(64 * 1024);
-            let n = match self.stream.read(self.inbuf.spare(want)) {
+            send(&self.stream, &mut self.out)?;
+            let n = match (&self.stream).read(self.inbuf.spare(READ_CHUNK)) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -99,25 +97,36 @@ impl Conn {
             self.inbuf.filled(n);
         }
     }
+}
 
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out)?;
-            self.out.clear();
-        }
-        Ok(())
+/// Writes `out` whole and empties it. (A free function, so it can run while a task's argument
+/// still borrows the input buffer.)
+fn send(stream: &UnixStream, out: &mut Vec<u8>) -> io::Result<()> {
+    if !out.is_empty() {
+        let mut stream = stream;
+        stream.write_all(out)?;
+        out.clear();
     }
+    Ok(())
 }
 
 fn invalid(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+/// The worker's life: the handshake, then tasks one at a time until `Exit`, the budget, or the
+/// parent's end.
+///
+/// Before it calls a task, the worker writes `Started` for it together with every result not
+/// yet sent, and waits until the socket took them. So the parent always knows exactly which
+/// task a worker runs: if the worker dies, the task it announced last without a result is the
+/// one it was running (and only that one fails), and a task it never announced never ran (and
+/// goes to another worker). It also means a finished result never waits behind the next task.
 fn serve() -> io::Result<()> {
     let mut conn = Conn {
         stream: take_socket()?,
         inbuf: FrameBuffer::new(),
-        out: Vec::with_capacity(64 * 1024),
+        out: Vec::with_capacity(READ_CHUNK),
     };
     let Some(hello) = conn.next()? else {
         return Ok(());
@@ -130,7 +139,7 @@ fn serve() -> io::Result<()> {
             initializer,
         } => match greet(protocol, parent_image, initializer, &mut conn.out) {
             Some(verified) => (verified, max_tasks),
-            None => return conn.flush(),
+            None => return send(&conn.stream, &mut conn.out),
         },
         other => return Err(invalid(format!("expected the handshake, got {other:?}"))),
     };
@@ -138,20 +147,22 @@ fn serve() -> io::Result<()> {
     let mut output = Vec::new();
     loop {
         let Some(range) = conn.next()? else {
-            return conn.flush();
+            return send(&conn.stream, &mut conn.out);
         };
         let (id, call) = match ToWorker::decode(conn.inbuf.body(range)).map_err(invalid)? {
-            ToWorker::Exit => return conn.flush(),
+            ToWorker::Exit => return send(&conn.stream, &mut conn.out),
             ToWorker::Task { id, call } => (id, call),
             other => return Err(invalid(format!("unexpected frame {other:?}"))),
         };
+        FromWorker::Started { id }.encode(&mut conn.out);
+        send(&conn.stream, &mut conn.out)?;
         run_task(&verified, id, call, &mut output, &mut conn.out);
         // What the task printed goes out now, not whenever the buffer fills.
         let _ = io::stdout().flush();
         done += 1;
         if max_tasks != 0 && done >= max_tasks {
             // Retire: the parent counts the same budget and starts a replacement.
-            return conn.flush();
+            return send(&conn.stream, &mut conn.out);
         }
     }
 }

@@ -3,15 +3,19 @@
 //! Submitters only push onto a locked queue and wake the manager (at most one wake-up write per
 //! sleep, so the wake-up channel can never fill: cpython#105829). The manager waits in one
 //! `poll` on the wake-up and every worker socket (non-blocking, with per-worker write buffers,
-//! so no lock is ever held across a write that could block: cpython#125451, #94777), dispatches
-//! at most two tasks per worker and `max_workers + 1` in all (CPython's `EXTRA_QUEUED_CALLS`,
-//! so `cancel()` stays meaningful), and turns each worker's end of stream into a reaped exit
-//! status. Results come back in dispatch order per worker (a worker runs one task at a time),
-//! so only the oldest task of a dead worker was running: it fails, the others go back to the
-//! front of the queue.
+//! so no lock is ever held across a write that could block: cpython#125451, #94777), and
+//! dispatches at most `max_workers + 1` tasks in all (CPython's `EXTRA_QUEUED_CALLS`, so
+//! `cancel()` stays meaningful).
+//!
+//! It never sleeps or blocks on anything but that `poll`: a worker whose socket ended is
+//! reaped without waiting (its exit status is collected on a later turn, and a process that
+//! lingers is killed), and every deadline (task time limit, startup deadline, exit grace,
+//! lingering) is the poll's timeout. Which task a dead worker was running is exact: see
+//! `worker_process.rs`.
 
+use super::worker_process::{DyingWorker, KillReason, WorkerProcess};
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
-use crate::remote::frame::{self, FrameBuffer, FromWorker, ToWorker, PROTOCOL};
+use crate::remote::frame::{self, FromWorker, ToWorker, PROTOCOL};
 use crate::remote::image::{ImageId, Portable};
 use crate::remote::outbox::{Intake, Outbox};
 use crate::remote::pending::{fail_all, PendingCall};
@@ -20,23 +24,28 @@ use mio::net::UnixStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::{Condvar, MappedMutexGuard, Mutex, MutexGuard};
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 const WAKER: Token = Token(usize::MAX);
-/// Tasks sent ahead to one worker whose tasks are short: the one it runs and the next, so it
-/// never idles for a round trip. Everything else stays cancellable in the queue.
-const PER_WORKER: usize = 2;
-/// Tasks shorter than this (on average) are worth pipelining. Longer ones are sent one at a
-/// time, so a task never waits behind a long one while another worker is free (CPython's
-/// shared call queue has that property too); the round trip is noise next to them.
-const PIPELINE_BELOW: Duration = Duration::from_millis(1);
-const READ_CHUNK: usize = 64 * 1024;
+
+/// How long a process whose socket ended may live on before it is killed: it cannot serve any
+/// more, and its exit status is what fails its running task.
+const LINGER: Duration = Duration::from_millis(200);
+
+/// How long a worker told to exit (it has no task) may take before it is killed: a stopped
+/// process never reads `Exit`, and dropping the pool must still end.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Workers that die or miss their startup deadline before any worker of the pool was ever
+/// ready, in a row, before the pool counts startup as broken (the initializer or the program
+/// cannot start, not an outside kill). One startup timeout with no worker ever ready is enough.
+const STARTUP_FAILURES_TO_BREAK: u32 = 3;
 
 /// What the pool was built with.
 #[derive(Debug)]
@@ -44,6 +53,8 @@ pub(super) struct ProcessPoolConfig {
     pub(super) max_workers: usize,
     pub(super) max_tasks_per_child: Option<u64>,
     pub(super) task_timeout: Option<Duration>,
+    /// How long a new worker may take to answer the handshake (and run the initializer).
+    pub(super) startup_timeout: Duration,
     pub(super) break_on_worker_death: bool,
     pub(super) initializer: Option<(Portable, Vec<u8>)>,
     /// The identity sent in the handshake (a bogus one in the refusal test).
@@ -113,10 +124,10 @@ impl ProcessPoolShared {
             // Waiting `start_workers` calls get no answer after this: they return `Shutdown`.
             self.started_cond.notify_all();
             if cancel_futures {
-                // Requeued tasks already run (they were sent to a worker that died before
-                // starting them); like running tasks, they are not cancelled.
+                // Requeued tasks are marked running (they were sent to a worker that died
+                // before starting them); like running tasks, they are not cancelled.
                 let (keep, cancel): (VecDeque<PendingCall>, VecDeque<PendingCall>) =
-                    st.intake.queue.drain(..).partition(|w| w.started);
+                    st.intake.queue.drain(..).partition(|w| w.marked_running);
                 st.intake.queue = keep;
                 cancel.into_iter().collect()
             } else {
@@ -178,70 +189,23 @@ impl Outbox for ProcessPoolShared {
     }
 }
 
-/// One worker process as the manager sees it.
-struct WorkerProcess {
-    child: Child,
-    pid: u32,
-    stream: UnixStream,
-    /// Handshake answered; tasks may be sent.
-    ready: bool,
-    /// `Exit` sent, a retirement due, or a kill sent: no more tasks.
-    closing: bool,
-    inbuf: FrameBuffer,
-    out: Vec<u8>,
-    out_pos: usize,
-    writable_interest: bool,
-    in_flight: VecDeque<(u64, PendingCall)>,
-    /// When the oldest in-flight task became the one the worker runs.
-    front_since: Instant,
-    /// Tasks this worker may still be sent (`max_tasks_per_child`).
-    budget: Option<u64>,
-    /// Killed because its task ran past the time limit.
-    timed_out: bool,
-    /// Moving average of its task durations, as the manager sees them; `None` until one ends.
-    avg_task: Option<Duration>,
-}
-
-impl WorkerProcess {
-    /// Writes what the socket takes now; `Ok(true)` once the buffer is empty.
-    fn flush(&mut self) -> io::Result<bool> {
-        while self.out_pos < self.out.len() {
-            match self.stream.write(&self.out[self.out_pos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.out_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.out.clear();
-        self.out_pos = 0;
-        Ok(true)
-    }
-
-    fn free_slots(&self) -> usize {
-        if !self.ready || self.closing {
-            return 0;
-        }
-        let cap = match self.avg_task {
-            Some(avg) if avg < PIPELINE_BELOW => PER_WORKER,
-            _ => 1,
-        };
-        let room = cap.saturating_sub(self.in_flight.len());
-        match self.budget {
-            Some(b) => room.min(b as usize),
-            None => room,
-        }
-    }
-}
-
 pub(super) struct Manager {
     shared: std::sync::Arc<ProcessPoolShared>,
     poll: Poll,
+    /// Live workers by token (the slot index); a slot is free again once its worker's socket
+    /// ended.
     workers: Vec<Option<WorkerProcess>>,
+    /// Workers whose socket ended, waiting for their exit status.
+    dying: Vec<DyingWorker>,
+    /// Tasks sent to workers and not finished.
     in_flight: usize,
     next_id: u64,
     broken: bool,
+    /// Some worker of this pool answered the handshake: starting works, so later startup
+    /// deaths are outside faults (an OOM killer, a supervisor) to recover from.
+    ever_ready: bool,
+    /// Startup failures since the last worker became ready.
+    startup_failures: u32,
 }
 
 impl Manager {
@@ -250,9 +214,12 @@ impl Manager {
             shared,
             poll,
             workers: Vec::new(),
+            dying: Vec::new(),
             in_flight: 0,
             next_id: 1,
             broken: false,
+            ever_ready: false,
+            startup_failures: 0,
         }
     }
 
@@ -269,7 +236,7 @@ impl Manager {
             self.flush_all();
             if shutdown || self.broken {
                 self.close_idle_workers();
-                if self.workers.iter().all(Option::is_none) {
+                if self.workers.iter().all(Option::is_none) && self.dying.is_empty() {
                     break;
                 }
             }
@@ -286,37 +253,33 @@ impl Manager {
                     continue;
                 }
                 if event.is_writable() {
-                    self.on_writable(token.0);
+                    self.flush_worker(token.0);
                 }
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     self.on_readable(token.0);
                 }
             }
-            self.check_timeouts();
+            self.check_deadlines();
+            self.reap_dying();
         }
         *self.shared.finished.lock() = true;
         self.shared.finished_cond.notify_all();
     }
 
-    /// Moves queued work to workers with free slots, starting workers as needed. Returns the
+    /// Moves queued work to workers with room, starting workers as needed. Returns the
     /// shutdown flag and any signal to send.
+    ///
+    /// A worker with no task gets one; a second one is sent ahead to a worker of short tasks
+    /// only while more tasks wait than there are workers. So at the end of a batch the last
+    /// tasks go to whichever worker is free first, instead of waiting behind a busy worker's
+    /// current task while another worker idles.
     fn dispatch(&mut self) -> (bool, Option<i32>) {
         let window = self.shared.config.max_workers + 1;
         loop {
-            let slots: usize = self
-                .workers
-                .iter()
-                .flatten()
-                .map(WorkerProcess::free_slots)
-                .sum();
-            let room = slots.min(window.saturating_sub(self.in_flight));
-            let (batch, queued, shutdown, signal, start) = {
+            let (queued, shutdown, signal, start) = {
                 let mut st = self.shared.state.lock();
-                let n = room.min(st.intake.queue.len());
-                let batch: Vec<PendingCall> = st.intake.queue.drain(..n).collect();
                 let start = st.start_requests > 0 && !st.intake.shutdown;
                 (
-                    batch,
                     st.intake.queue.len(),
                     st.intake.shutdown,
                     st.signal.take(),
@@ -329,46 +292,66 @@ impl Manager {
             if signal.is_some() {
                 return (shutdown, signal);
             }
+            let ready = self
+                .workers
+                .iter()
+                .flatten()
+                .filter(|w| w.accepts_tasks())
+                .count();
             let mut skipped = 0;
-            for work in batch {
-                if !self.assign(work) {
+            let mut waiting = queued;
+            while self.in_flight < window && waiting > 0 {
+                let Some(slot) = self.pick_worker(waiting > ready) else {
+                    break;
+                };
+                let (call, left) = {
+                    let mut st = self.shared.state.lock();
+                    (st.intake.queue.pop_front(), st.intake.queue.len())
+                };
+                let Some(call) = call else {
+                    break;
+                };
+                waiting = left;
+                if !self.assign(slot, call) {
                     skipped += 1;
                 }
             }
-            if queued > 0 && !self.broken {
-                self.spawn_for(queued);
+            let left = self.shared.state.lock().intake.queue.len();
+            if left > 0 && !self.broken {
+                self.spawn_for(left);
             }
             // Cancelled tasks freed their slots: look again.
-            if skipped == 0 || queued == 0 {
+            if skipped == 0 || left == 0 {
                 return (shutdown, None);
             }
         }
     }
 
-    /// Sends one task to the least loaded worker with room; `false` if it was cancelled.
-    fn assign(&mut self, mut work: PendingCall) -> bool {
-        if !work.started && !work.completion.start() {
+    /// The worker with room and the fewest tasks, if any.
+    fn pick_worker(&self, send_ahead: bool) -> Option<usize> {
+        self.workers
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, w)| Some((slot, w.as_ref()?)))
+            .filter(|(_, w)| w.has_room(send_ahead))
+            .min_by_key(|(_, w)| w.in_flight())
+            .map(|(slot, _)| slot)
+    }
+
+    /// Sends one task to the worker in `slot`; `false` if it was cancelled meanwhile.
+    fn assign(&mut self, slot: usize, mut call: PendingCall) -> bool {
+        if !call.marked_running && !call.completion.start() {
             return false;
         }
-        work.started = true;
-        let worker = self
-            .workers
-            .iter_mut()
-            .flatten()
-            .filter(|w| w.free_slots() > 0)
-            .min_by_key(|w| w.in_flight.len())
-            .expect("dispatch only takes as many tasks as there are free slots");
+        call.marked_running = true;
         let id = self.next_id;
         self.next_id += 1;
-        frame::set_task_id(&mut work.frame, id);
-        worker.out.extend_from_slice(&work.frame);
-        if worker.in_flight.is_empty() {
-            worker.front_since = Instant::now();
-        }
-        worker.in_flight.push_back((id, work));
-        if let Some(b) = worker.budget.as_mut() {
-            *b -= 1;
-        }
+        frame::set_task_id(&mut call.frame, id);
+        let worker = self.workers[slot]
+            .as_mut()
+            .expect("dispatch picks a live worker");
+        worker.queue_frame(&call.frame);
+        worker.push(id, call);
         self.in_flight += 1;
         true
     }
@@ -377,13 +360,17 @@ impl Manager {
     /// answered the handshake (or one could not be started), answers the waiting callers.
     fn start_all(&mut self) {
         let mut error = None;
-        while self.workers.iter().flatten().count() < self.shared.config.max_workers {
+        while self.live_workers() < self.shared.config.max_workers {
             if let Err(e) = self.spawn() {
                 error = Some(SubmitError::Spawn(e.to_string()));
                 break;
             }
         }
-        let all_ready = self.workers.iter().flatten().all(|w| w.ready || w.closing);
+        let all_ready = self
+            .workers
+            .iter()
+            .flatten()
+            .all(|w| w.ready || w.closing || w.killed.is_some());
         if error.is_some() || all_ready {
             let mut st = self.shared.state.lock();
             st.start_requests = 0;
@@ -393,12 +380,16 @@ impl Manager {
         }
     }
 
+    fn live_workers(&self) -> usize {
+        self.workers.iter().flatten().count()
+    }
+
     /// Starts workers while the queue holds more tasks than starting workers will take.
     fn spawn_for(&mut self, queued: usize) {
         loop {
-            let live = self.workers.iter().flatten().count();
+            let live = self.live_workers();
             let starting = self.workers.iter().flatten().filter(|w| !w.ready).count();
-            if live >= self.shared.config.max_workers || starting * PER_WORKER >= queued {
+            if live >= self.shared.config.max_workers || starting >= queued {
                 return;
             }
             if let Err(e) = self.spawn() {
@@ -436,11 +427,11 @@ impl Manager {
         {
             let mut child = child;
             let _ = child.kill();
+            // Just killed, never ran a task: its exit is immediate.
             let _ = child.wait();
             return Err(e);
         }
-        let pid = child.id();
-        let mut out = Vec::new();
+        let mut hello = Vec::new();
         let init = config.initializer.as_ref();
         ToWorker::Hello {
             protocol: PROTOCOL,
@@ -452,24 +443,16 @@ impl Manager {
                 input: arg,
             }),
         }
-        .encode(&mut out);
-        self.shared.pids.lock().push(pid);
-        self.workers[slot] = Some(WorkerProcess {
+        .encode(&mut hello);
+        // Published only now: `worker_pids` lists processes that can be signalled safely
+        // (ours, not yet reaped), starting ones included.
+        self.shared.pids.lock().push(child.id());
+        self.workers[slot] = Some(WorkerProcess::new(
             child,
-            pid,
             stream,
-            ready: false,
-            closing: false,
-            inbuf: FrameBuffer::new(),
-            out,
-            out_pos: 0,
-            writable_interest: false,
-            in_flight: VecDeque::new(),
-            front_since: Instant::now(),
-            budget: config.max_tasks_per_child,
-            timed_out: false,
-            avg_task: None,
-        });
+            hello,
+            config.max_tasks_per_child,
+        ));
         Ok(())
     }
 
@@ -480,7 +463,7 @@ impl Manager {
     }
 
     fn flush_worker(&mut self, slot: usize) {
-        let Some(w) = self.workers[slot].as_mut() else {
+        let Some(w) = self.workers.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         match w.flush() {
@@ -502,16 +485,7 @@ impl Manager {
                 }
             }
             // A write error means the worker is gone; its end of stream reports that.
-            Err(_) => {
-                w.out.clear();
-                w.out_pos = 0;
-            }
-        }
-    }
-
-    fn on_writable(&mut self, slot: usize) {
-        if slot < self.workers.len() {
-            self.flush_worker(slot);
+            Err(_) => w.discard_output(),
         }
     }
 
@@ -519,35 +493,12 @@ impl Manager {
         let Some(w) = self.workers.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        let mut ended = false;
-        loop {
-            let want = w.inbuf.wanted().max(READ_CHUNK);
-            match w.stream.read(w.inbuf.spare(want)) {
-                Ok(0) => {
-                    ended = true;
-                    break;
-                }
-                Ok(n) => w.inbuf.filled(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    ended = true;
-                    break;
-                }
-            }
-        }
+        let ended = w.read_available();
         if let Err(e) = self.handle_frames(slot) {
-            // Garbage from a worker: it cannot be trusted with more tasks.
-            let w = self.workers[slot].as_mut().expect("worker present");
-            if let Some((_, work)) = w.in_flight.pop_front() {
-                self.in_flight -= 1;
-                work.completion.complete(Err(FutureError::Protocol(e)));
-            }
-            w.closing = true;
-            let _ = w.child.kill();
+            self.on_garbage(slot, e);
         }
         if ended {
-            self.on_exit(slot);
+            self.on_socket_end(slot);
         }
     }
 
@@ -559,7 +510,11 @@ impl Manager {
             };
             let body = w.inbuf.body(range);
             match FromWorker::decode(body).map_err(|e| e.to_string())? {
-                FromWorker::Ready { .. } => w.ready = true,
+                FromWorker::Ready { .. } => {
+                    w.ready = true;
+                    self.ever_ready = true;
+                    self.startup_failures = 0;
+                }
                 FromWorker::Refused(reason) => {
                     let msg = format!("a worker process refused to start: {reason}");
                     self.break_pool(msg);
@@ -573,73 +528,163 @@ impl Manager {
                     self.break_pool(msg);
                     return Ok(());
                 }
+                FromWorker::Started { id } => w.tasks.started(id).map_err(|e| e.0)?,
                 FromWorker::Done { id, output } => {
-                    let work =
-                        pop_front(&mut w.in_flight, &mut w.front_since, &mut w.avg_task, id)?;
+                    let call = w.tasks.finished(id).map_err(|e| e.0)?;
                     self.in_flight -= 1;
-                    work.completion.complete(Ok(output));
+                    call.completion.complete(Ok(output));
                 }
                 FromWorker::Failed { id, failure } => {
-                    let work =
-                        pop_front(&mut w.in_flight, &mut w.front_since, &mut w.avg_task, id)?;
+                    let call = w.tasks.finished(id).map_err(|e| e.0)?;
                     self.in_flight -= 1;
-                    work.completion.complete(Err(FutureError::from(failure)));
+                    call.completion.complete(Err(FutureError::from(failure)));
                 }
             }
         }
     }
 
-    /// A worker's socket ended: reap it, fail what it was running, requeue the rest.
-    fn on_exit(&mut self, slot: usize) {
+    /// Garbage from a worker: it cannot be trusted with more tasks. Its running task fails with
+    /// the protocol error; tasks it never started go to another worker.
+    fn on_garbage(&mut self, slot: usize, error: String) {
+        let w = self.workers[slot].as_mut().expect("worker present");
+        let (running, never_started) = w.take_sent();
+        w.closing = true;
+        if w.killed.is_none() {
+            w.killed = Some(KillReason::Protocol);
+            let _ = w.child.kill();
+        }
+        self.in_flight -= usize::from(running.is_some()) + never_started.len();
+        self.requeue(never_started);
+        if let Some(call) = running {
+            call.completion.complete(Err(FutureError::Protocol(error)));
+        }
+    }
+
+    /// Puts tasks that provably never ran back at the front of the queue, in order.
+    fn requeue(&mut self, calls: Vec<PendingCall>) {
+        if calls.is_empty() {
+            return;
+        }
+        let mut st = self.shared.state.lock();
+        for call in calls.into_iter().rev() {
+            st.intake.queue.push_front(call);
+        }
+    }
+
+    /// A worker's socket ended: its tasks that never started go back to the queue now; its
+    /// running task fails once its exit status is in (reaped now if it is, or later, never
+    /// waiting here).
+    fn on_socket_end(&mut self, slot: usize) {
         let Some(mut w) = self.workers[slot].take() else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut w.stream);
-        let status = reap(&mut w.child);
-        self.shared.pids.lock().retain(|&p| p != w.pid);
-        let exit = WorkerExit {
-            pid: w.pid,
-            code: status.as_ref().ok().and_then(|s| s.code()),
-            signal: status.as_ref().ok().and_then(|s| s.signal()),
+        let (running, never_started) = w.take_sent();
+        self.in_flight -= usize::from(running.is_some()) + never_started.len();
+        let sent_with_it = if w.killed == Some(KillReason::Requested) {
+            never_started
+        } else {
+            self.requeue(never_started);
+            Vec::new()
         };
-        let retired = w.budget == Some(0) && w.in_flight.is_empty();
-        let expected = w.closing || retired || self.broken;
-        if !w.ready && !expected {
-            self.break_pool(format!(
-                "{exit} during startup, the process pool is not usable anymore"
-            ));
-            return;
+        let retired = w.budget == Some(0) && running.is_none();
+        let exit_sent = w.exit_deadline.is_some();
+        let asked = matches!(
+            w.killed,
+            Some(KillReason::Requested | KillReason::ExitGrace)
+        );
+        let dying = DyingWorker {
+            child: w.child,
+            pid: w.pid,
+            running,
+            sent_with_it,
+            killed: w.killed,
+            ready: w.ready,
+            asked: exit_sent || retired || asked || self.broken,
+            since: Instant::now(),
+        };
+        self.dying.push(dying);
+        self.reap_dying();
+    }
+
+    /// Collects the exit status of every dying worker that has one, and kills those that
+    /// linger past [`LINGER`].
+    fn reap_dying(&mut self) {
+        let mut i = 0;
+        while i < self.dying.len() {
+            let d = &mut self.dying[i];
+            match d.child.try_wait() {
+                Ok(None) => {
+                    if d.killed.is_none() && d.since.elapsed() >= LINGER {
+                        d.killed = Some(KillReason::Lingering);
+                        let _ = d.child.kill();
+                    }
+                    i += 1;
+                }
+                status => {
+                    let d = self.dying.swap_remove(i);
+                    self.on_exit(d, status.ok().flatten());
+                }
+            }
         }
-        if w.in_flight.is_empty() && expected {
-            return;
+    }
+
+    /// A worker is gone for good (reaped): fail what it ran and decide what its death means.
+    fn on_exit(&mut self, d: DyingWorker, status: Option<std::process::ExitStatus>) {
+        self.shared.pids.lock().retain(|&p| p != d.pid);
+        let exit = WorkerExit {
+            pid: d.pid,
+            code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()),
+        };
+        if !d.ready && !d.asked {
+            self.on_startup_failure(d.killed, exit);
         }
-        if self.shared.config.break_on_worker_death && !self.broken {
-            self.in_flight -= w.in_flight.len();
+        // A death the pool caused (a time limit, a deadline, garbage) is not abrupt.
+        let abrupt = !d.asked && d.killed.is_none();
+        if self.shared.config.break_on_worker_death && abrupt && !self.broken {
             let msg = format!(
                 "A process in the process pool was terminated abruptly while the future was \
                  running or pending ({exit})"
             );
-            let broken = BrokenExecutor::new(msg.clone());
-            fail_all(w.in_flight.drain(..).map(|(_, work)| work), &broken);
+            fail_all(
+                d.running.into_iter().chain(d.sent_with_it),
+                &BrokenExecutor::new(msg.clone()),
+            );
             self.break_pool(msg);
             return;
         }
-        if let Some((_, work)) = w.in_flight.pop_front() {
-            self.in_flight -= 1;
-            let error = match self.shared.config.task_timeout {
-                Some(limit) if w.timed_out => FutureError::TaskTimedOut { limit, pid: w.pid },
-                _ => FutureError::WorkerDied(exit),
-            };
-            work.completion.complete(Err(error));
-        }
-        // The rest never started (a worker runs its tasks in order): back to the front of the
-        // queue, in order, for another worker.
-        self.in_flight -= w.in_flight.len();
-        if !w.in_flight.is_empty() {
-            let mut st = self.shared.state.lock();
-            for (_, work) in w.in_flight.drain(..).rev() {
-                st.intake.queue.push_front(work);
+        let error = match (self.shared.config.task_timeout, d.killed) {
+            (Some(limit), Some(KillReason::TaskTimeout)) => {
+                FutureError::TaskTimedOut { limit, pid: d.pid }
             }
+            _ => FutureError::WorkerDied(exit),
+        };
+        for call in d.running.into_iter().chain(d.sent_with_it) {
+            call.completion.complete(Err(error.clone()));
+        }
+    }
+
+    /// A worker died or missed its deadline before answering the handshake. An outside kill of
+    /// a starting worker is replaced like any death; only a startup that fails every time
+    /// breaks the pool (CPython breaks on a failing initializer the same way).
+    fn on_startup_failure(&mut self, killed: Option<KillReason>, exit: WorkerExit) {
+        if self.ever_ready || self.broken {
+            return;
+        }
+        self.startup_failures += 1;
+        let limit = self.shared.config.startup_timeout;
+        if killed == Some(KillReason::StartupTimeout) {
+            self.break_pool(format!(
+                "a worker process was not ready within {limit:?} of its start (does the \
+                 initializer return?); it was killed, and the process pool is not usable anymore"
+            ));
+        } else if self.startup_failures >= STARTUP_FAILURES_TO_BREAK {
+            self.break_pool(format!(
+                "{} worker processes in a row ended before they were ready, the last with \
+                 {exit}; the process pool is not usable anymore",
+                self.startup_failures
+            ));
         }
     }
 
@@ -652,7 +697,10 @@ impl Manager {
             if let Some(w) = self.workers[slot].as_mut() {
                 if !w.closing {
                     w.closing = true;
-                    ToWorker::Exit.encode(&mut w.out);
+                    w.exit_deadline = Some(Instant::now() + EXIT_GRACE);
+                    let mut exit = Vec::new();
+                    ToWorker::Exit.encode(&mut exit);
+                    w.queue_frame(&exit);
                     self.flush_worker(slot);
                 }
             }
@@ -662,34 +710,73 @@ impl Manager {
     fn signal_all(&mut self, signal: i32) {
         for w in self.workers.iter_mut().flatten() {
             w.closing = true;
+            w.killed.get_or_insert(KillReason::Requested);
             // SAFETY: `kill` takes plain integers; the pid is our own unreaped child (reaping
-            // happens only in `on_exit`, after which the worker is gone from this list), so it
-            // cannot name a recycled process.
+            // happens only in `reap_dying`, after which the worker is gone from every list), so
+            // it cannot name a recycled process.
             unsafe {
                 libc::kill(w.pid as libc::pid_t, signal);
             }
         }
     }
 
+    /// The poll timeout: until the nearest deadline of a worker, or the next look at the dying.
     fn next_deadline(&self) -> Option<Duration> {
-        let limit = self.shared.config.task_timeout?;
         let now = Instant::now();
-        self.workers
-            .iter()
-            .flatten()
-            .filter(|w| w.ready && !w.in_flight.is_empty() && !w.timed_out)
-            .map(|w| (w.front_since + limit).saturating_duration_since(now))
+        let task_timeout = self.shared.config.task_timeout;
+        let startup = self.shared.config.startup_timeout;
+        let workers = self.workers.iter().flatten().filter(|w| w.killed.is_none());
+        let deadlines = workers.filter_map(|w| {
+            if !w.ready {
+                return Some(w.spawned_at + startup);
+            }
+            let task_end = w.running_since().zip(task_timeout).map(|(s, l)| s + l);
+            let start_by = w.startable_since().map(|s| s + startup);
+            [task_end, start_by, w.exit_deadline]
+                .into_iter()
+                .flatten()
+                .min()
+        });
+        // A dying worker's status is normally there within microseconds of its socket's end:
+        // look again soon, then less often, up to the moment it counts as lingering.
+        let dying = self.dying.iter().map(|d| {
+            let age = now.saturating_duration_since(d.since);
+            now + age.clamp(Duration::from_micros(50), Duration::from_millis(5))
+        });
+        deadlines
+            .chain(dying)
             .min()
+            .map(|d| d.saturating_duration_since(now))
     }
 
-    fn check_timeouts(&mut self) {
-        let Some(limit) = self.shared.config.task_timeout else {
-            return;
-        };
+    /// Kills workers past a deadline: a task past `task_timeout`, a start past the startup
+    /// deadline, a task left unstarted (none running) past the startup deadline, an exit past
+    /// its grace. Their socket's end then reports the death: a task that never started goes
+    /// to another worker.
+    fn check_deadlines(&mut self) {
         let now = Instant::now();
+        let task_timeout = self.shared.config.task_timeout;
+        let startup = self.shared.config.startup_timeout;
         for w in self.workers.iter_mut().flatten() {
-            if w.ready && !w.timed_out && !w.in_flight.is_empty() && now >= w.front_since + limit {
-                w.timed_out = true;
+            if w.killed.is_some() {
+                continue;
+            }
+            let reason = if !w.ready && now >= w.spawned_at + startup {
+                Some(KillReason::StartupTimeout)
+            } else if matches!(
+                (w.running_since(), task_timeout),
+                (Some(since), Some(limit)) if now >= since + limit
+            ) {
+                Some(KillReason::TaskTimeout)
+            } else if w.startable_since().is_some_and(|s| now >= s + startup) {
+                Some(KillReason::Unresponsive)
+            } else if w.exit_deadline.is_some_and(|d| now >= d) {
+                Some(KillReason::ExitGrace)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                w.killed = Some(reason);
                 w.closing = true;
                 let _ = w.child.kill();
             }
@@ -699,8 +786,8 @@ impl Manager {
     /// Fails every queued task (no worker could be started for them).
     fn fail_queue(&mut self, error: SubmitError) {
         let queued: Vec<PendingCall> = self.shared.state.lock().intake.queue.drain(..).collect();
-        for work in queued {
-            work.completion
+        for call in queued {
+            call.completion
                 .complete(Err(FutureError::Rejected(error.clone())));
         }
     }
@@ -720,53 +807,47 @@ impl Manager {
         };
         fail_all(queued, &broken);
         for w in self.workers.iter_mut().flatten() {
-            fail_all(w.in_flight.drain(..).map(|(_, work)| work), &broken);
+            let (running, never_started) = w.take_sent();
+            fail_all(running.into_iter().chain(never_started), &broken);
             w.closing = true;
-            let _ = w.child.kill();
+            if w.killed.is_none() {
+                w.killed = Some(KillReason::Requested);
+                let _ = w.child.kill();
+            }
+        }
+        for d in &mut self.dying {
+            fail_all(
+                d.running.take().into_iter().chain(d.sent_with_it.drain(..)),
+                &broken,
+            );
         }
         self.in_flight = 0;
     }
 }
 
-/// Waits for a worker whose socket ended. The socket closes as the process exits, so its
-/// status is normally there within microseconds; a process that closed the socket but lives on
-/// (it cannot serve any more) is killed after 200 ms rather than stall the manager.
-fn reap(child: &mut Child) -> io::Result<std::process::ExitStatus> {
-    let deadline = Instant::now() + Duration::from_millis(200);
-    let mut pause = Duration::from_micros(20);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(status);
+impl Drop for Manager {
+    /// A panic on the manager thread (a bug) must not leave futures pending forever or
+    /// processes behind: the pool breaks, every worker is killed and reaped, and waiters are
+    /// released.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
         }
-        if Instant::now() >= deadline {
+        self.break_pool("the process pool's manager thread panicked".into());
+        let children = self
+            .workers
+            .iter_mut()
+            .flatten()
+            .map(|w| &mut w.child)
+            .chain(self.dying.iter_mut().map(|d| &mut d.child));
+        for child in children {
             let _ = child.kill();
-            return child.wait();
+            // Killed just now: the exit is immediate.
+            let _ = child.wait();
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(5));
-    }
-}
-
-/// Takes the task a result belongs to: always the oldest one sent to that worker.
-fn pop_front(
-    in_flight: &mut VecDeque<(u64, PendingCall)>,
-    front_since: &mut Instant,
-    avg_task: &mut Option<Duration>,
-    id: u64,
-) -> Result<PendingCall, String> {
-    match in_flight.front() {
-        Some((front, _)) if *front == id => {
-            let now = Instant::now();
-            let took = now - *front_since;
-            *avg_task = Some(match *avg_task {
-                None => took,
-                Some(avg) => (avg * 3 + took) / 4,
-            });
-            *front_since = now;
-            Ok(in_flight.pop_front().expect("front exists").1)
-        }
-        Some((front, _)) => Err(format!("result for task {id}, expected task {front}")),
-        None => Err(format!("result for task {id}, but none was sent")),
+        self.shared.pids.lock().clear();
+        *self.shared.finished.lock() = true;
+        self.shared.finished_cond.notify_all();
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod child;
 mod manager;
+mod worker_process;
 
 pub(crate) use self::child::serve_parent;
 
@@ -28,6 +29,11 @@ use std::time::Duration;
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
+/// How long a new worker may take to answer the handshake and run the initializer, unless the
+/// builder says otherwise: a start takes about a millisecond, so this leaves room for slow
+/// initializers while a hung one still ends in an error.
+const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A pool of worker processes that runs submitted functions (Python's `ProcessPoolExecutor`).
 ///
 /// Switching from threads is one line: both pools implement [`Executor`], return the same
@@ -44,11 +50,19 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 ///   executable image (GNU build id, or a hash of the file).
 /// - **Failures** stay with their task: a panic is that future's
 ///   [`FutureError::Panicked`], and the worker lives on; a worker that dies (abort, a signal,
-///   `process::exit`) fails only the task it was running with [`FutureError::WorkerDied`],
-///   naming the exit status or signal, and is replaced. With
+///   `process::exit`, an outside `SIGKILL`) fails exactly the task it was running with
+///   [`FutureError::WorkerDied`], naming the exit status or signal, and is replaced. A task
+///   that may have started is never run twice; tasks it was sent but never started go to
+///   another worker. A finished result never waits behind the worker's next task. With
 ///   [`break_on_worker_death`](ProcessPoolBuilder::break_on_worker_death) the pool breaks
 ///   instead, as CPython's does. An argument or result that serde cannot encode or decode
 ///   fails that future with [`FutureError::Serialization`].
+/// - **Deadlines**: a starting worker must be ready within
+///   [`startup_timeout`](ProcessPoolBuilder::startup_timeout) and a running task may have a
+///   [`task_timeout`](ProcessPoolBuilder::task_timeout); a stopped or hung worker is killed
+///   and replaced, never waited for. A starting worker killed from outside is replaced; only
+///   a startup that always fails (refused image, failing or hanging initializer) breaks the
+///   pool. The guarantees and how they are kept: `src/process_pool/README.md`.
 /// - **Dispatch** sends at most `max_workers + 1` tasks ahead (two per worker), as CPython
 ///   does, so `cancel()` works on everything still queued; 100k queued tasks cost memory, not
 ///   file descriptors.
@@ -92,6 +106,7 @@ pub struct ProcessPoolBuilder {
     max_workers: Option<usize>,
     max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
+    startup_timeout: Option<Duration>,
     break_on_worker_death: bool,
     initializer: Option<Result<(image::Portable, Vec<u8>), String>>,
     bogus_image: bool,
@@ -104,6 +119,7 @@ impl fmt::Debug for ProcessPoolBuilder {
             .field("max_workers", &self.max_workers)
             .field("max_tasks_per_child", &self.max_tasks_per_child)
             .field("task_timeout", &self.task_timeout)
+            .field("startup_timeout", &self.startup_timeout)
             .field("break_on_worker_death", &self.break_on_worker_death)
             .field("initializer", &self.initializer.is_some())
             .finish()
@@ -159,6 +175,37 @@ impl ProcessPoolBuilder {
     /// ```
     pub fn task_timeout(mut self, limit: Duration) -> Self {
         self.task_timeout = Some(limit);
+        self
+    }
+
+    /// How long a new worker process may take to be ready: started, handshake answered,
+    /// initializer run. A worker that is not ready by then is killed and replaced, so a
+    /// starting worker that hangs or was stopped never holds tasks back. Default: 30 s, and
+    /// never longer than [`task_timeout`](Self::task_timeout) when that is set. `0` is rejected
+    /// by [`build`](Self::build).
+    ///
+    /// A worker killed this way is a startup fault like one that died while starting: replaced,
+    /// unless no worker of the pool was ever ready, in which case the startup itself fails
+    /// (an initializer that never returns, say) and the pool breaks with an error that says
+    /// so: pending futures fail with [`FutureError::BrokenExecutor`].
+    ///
+    /// ```
+    /// use concurrent_futures::{FutureError, ProcessPoolExecutor};
+    /// use std::time::Duration;
+    /// fn hang(_: ()) { loop { std::thread::park() } }
+    /// fn id(n: u8) -> u8 { n }
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .initializer(hang, ())
+    ///     .startup_timeout(Duration::from_millis(200))
+    ///     .build()
+    ///     .unwrap();
+    /// let err = pool.submit(id, 1).unwrap().result(None).unwrap_err();
+    /// assert!(matches!(err, FutureError::BrokenExecutor(_)), "{err}");
+    /// assert!(err.to_string().contains("not ready within"));
+    /// ```
+    pub fn startup_timeout(mut self, limit: Duration) -> Self {
+        self.startup_timeout = Some(limit);
         self
     }
 
@@ -220,7 +267,8 @@ impl ProcessPoolBuilder {
     ///
     /// # Errors
     ///
-    /// [`ProcessPoolError::InvalidArgument`] for `max_workers(0)` or `max_tasks_per_child(0)`;
+    /// [`ProcessPoolError::InvalidArgument`] for `max_workers(0)`, `max_tasks_per_child(0)`,
+    /// or a zero `task_timeout` or `startup_timeout`;
     /// [`ProcessPoolError::MissingEntryHook`] if the worker entry hook is not linked in;
     /// [`ProcessPoolError::Setup`] if the manager thread, its poller or the executable's
     /// identity cannot be had, or the initializer cannot be sent.
@@ -238,6 +286,16 @@ impl ProcessPoolBuilder {
         if self.max_tasks_per_child == Some(0) {
             return Err(InvalidArgument("max_tasks_per_child must be >= 1").into());
         }
+        if self.startup_timeout == Some(Duration::ZERO) {
+            return Err(InvalidArgument("startup_timeout must be greater than 0").into());
+        }
+        if self.task_timeout == Some(Duration::ZERO) {
+            return Err(InvalidArgument("task_timeout must be greater than 0").into());
+        }
+        let startup_timeout = self
+            .startup_timeout
+            .unwrap_or(DEFAULT_STARTUP_TIMEOUT)
+            .min(self.task_timeout.unwrap_or(Duration::MAX));
         if !role::hook_ran() {
             return Err(ProcessPoolError::MissingEntryHook);
         }
@@ -260,6 +318,7 @@ impl ProcessPoolBuilder {
                 max_workers,
                 max_tasks_per_child: self.max_tasks_per_child.map(|n| n as u64),
                 task_timeout: self.task_timeout,
+                startup_timeout,
                 break_on_worker_death: self.break_on_worker_death,
                 initializer,
                 image,

@@ -12,8 +12,12 @@ use std::ops::Range;
 /// reader allocate without bound.
 pub(crate) const MAX_FRAME: usize = 1 << 30;
 
+/// The most a [`FrameBuffer`] grows ahead of the bytes that arrived: a length prefix promises
+/// bytes, and memory follows the bytes, not the promise.
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
+
 /// Protocol version, checked in the handshake before anything else is read.
-pub(crate) const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 
 const HELLO: u8 = 1;
 const TASK: u8 = 2;
@@ -24,6 +28,7 @@ const INIT_FAILED: u8 = 12;
 const DONE: u8 = 13;
 const PANICKED: u8 = 14;
 const CALL_FAILED: u8 = 15;
+const STARTED: u8 = 16;
 
 /// Offset of the task id inside an encoded `Task` frame, patched in at dispatch time.
 const TASK_ID_AT: usize = 5;
@@ -80,6 +85,12 @@ pub(crate) enum FromWorker<'a> {
     Refused(&'a str),
     /// The initializer panicked; the worker exits.
     InitFailed(&'a str),
+    /// The worker is about to call task `id`: written (with every earlier result) before the
+    /// call, so a worker that dies is known to have been running exactly that task, and a task
+    /// without it provably never ran.
+    Started {
+        id: u64,
+    },
     Done {
         id: u64,
         output: &'a [u8],
@@ -219,6 +230,10 @@ impl FromWorker<'_> {
             FromWorker::InitFailed(message) => {
                 start = begin(out, INIT_FAILED);
                 out.extend_from_slice(message.as_bytes());
+            }
+            FromWorker::Started { id } => {
+                start = begin(out, STARTED);
+                out.extend_from_slice(&id.to_le_bytes());
             }
             FromWorker::Done { id, output } => {
                 start = begin(out, DONE);
@@ -375,6 +390,7 @@ impl<'a> FromWorker<'a> {
             READY => FromWorker::Ready { pid: b.u32("pid")? },
             REFUSED => FromWorker::Refused(b.tail_str("refusal")?),
             INIT_FAILED => FromWorker::InitFailed(b.tail_str("initializer message")?),
+            STARTED => FromWorker::Started { id: b.u64("id")? },
             DONE => FromWorker::Done {
                 id: b.u64("id")?,
                 output: std::mem::take(&mut b.rest),
@@ -416,6 +432,11 @@ impl<'a> FromWorker<'a> {
 /// Splits a byte stream into frame bodies. Bytes are appended as they arrive; complete frames
 /// are handed out in order; a length over [`MAX_FRAME`] is an error before any allocation.
 ///
+/// Memory follows the bytes: the buffer grows by at most what it already holds (so copying
+/// stays amortized) or [`READ_CHUNK`], whichever is larger, never by what a length prefix
+/// announces. A header alone costs one chunk, and a peer that announces 1 GiB and sends
+/// nothing more costs no more than that.
+///
 /// The buffer stays initialized up to its capacity (`buf.len()`), so reading into it costs no
 /// zeroing per read; `start..end` is the unread data.
 #[derive(Default)]
@@ -430,8 +451,8 @@ impl FrameBuffer {
         Self::default()
     }
 
-    /// At least `min` bytes of space to read into; report what was written with
-    /// [`filled`](Self::filled).
+    /// Space to read into: at least `min` bytes (at most [`READ_CHUNK`] are asked for by the
+    /// readers); report what was written with [`filled`](Self::filled).
     pub(crate) fn spare(&mut self, min: usize) -> &mut [u8] {
         if self.start == self.end {
             self.start = 0;
@@ -443,11 +464,17 @@ impl FrameBuffer {
             self.end -= self.start;
             self.start = 0;
             if self.buf.len() - self.end < min {
-                let want = (self.end + min).max(self.buf.len() * 2);
+                let want = self.end + min.max(self.end);
                 self.buf.resize(want, 0);
             }
         }
         &mut self.buf[self.end..]
+    }
+
+    /// The bytes the buffer holds, used or not (tests of its growth).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len()
     }
 
     /// Marks `n` bytes of the space from [`spare`](Self::spare) as data.
@@ -492,17 +519,6 @@ impl FrameBuffer {
     /// truncation).
     pub(crate) fn pending(&self) -> usize {
         self.end - self.start
-    }
-
-    /// Bytes still needed to complete the buffered frame (at least 4 while its header is
-    /// incomplete), so the reader can make room for a large frame in one go.
-    pub(crate) fn wanted(&self) -> usize {
-        let avail = &self.buf[self.start..self.end];
-        if avail.len() < 4 {
-            return 4 - avail.len();
-        }
-        let len = u32::from_le_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
-        (4 + len.min(MAX_FRAME)).saturating_sub(avail.len())
     }
 }
 
@@ -585,6 +601,7 @@ mod tests {
             FromWorker::Ready { pid: 1234 },
             FromWorker::Refused("image differs"),
             FromWorker::InitFailed("boom"),
+            FromWorker::Started { id: 4 },
             FromWorker::Done {
                 id: 5,
                 output: &[1, 2, 3],
@@ -652,7 +669,7 @@ mod tests {
                     seen += 1;
                 }
             }
-            assert_eq!(seen, 8);
+            assert_eq!(seen, 9);
             assert_eq!(fb.pending(), 0);
         }
     }
@@ -679,6 +696,31 @@ mod tests {
             fb.next_frame(),
             Err(FrameError::TooLarge(u32::MAX as usize))
         );
+    }
+
+    #[test]
+    fn a_length_prefix_alone_allocates_at_most_a_chunk() {
+        // A peer announces the largest frame and sends nothing more (or trickles it).
+        let mut fb = FrameBuffer::new();
+        fb.extend(&(MAX_FRAME as u32).to_le_bytes());
+        assert_eq!(fb.next_frame(), Ok(None));
+        let spare = fb.spare(READ_CHUNK).len();
+        assert!(spare >= READ_CHUNK);
+        assert!(fb.capacity() <= 4 + READ_CHUNK, "{} bytes", fb.capacity());
+        // As bytes come, the buffer grows with them: never more than twice what arrived plus
+        // a chunk.
+        let mut arrived = 4;
+        for _ in 0..200 {
+            let n = fb.spare(READ_CHUNK).len().min(READ_CHUNK);
+            fb.filled(n);
+            arrived += n;
+            assert!(
+                fb.capacity() <= 2 * arrived + READ_CHUNK,
+                "{} bytes held for {arrived} arrived",
+                fb.capacity()
+            );
+        }
+        assert_eq!(fb.pending(), arrived);
     }
 
     #[test]

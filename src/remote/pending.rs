@@ -10,8 +10,9 @@ use crate::future::Promise;
 pub(crate) struct PendingCall {
     pub(crate) frame: Vec<u8>,
     pub(crate) completion: Box<dyn Completion>,
-    /// Already marked running: sent to a worker that died before starting it, and requeued.
-    pub(crate) started: bool,
+    /// Its future(s) already marked running: it was sent to a worker that died before starting
+    /// it, and is queued again. (Like a running task, it is no longer cancellable.)
+    pub(crate) marked_running: bool,
 }
 
 impl PendingCall {
@@ -19,7 +20,7 @@ impl PendingCall {
         PendingCall {
             frame,
             completion,
-            started: false,
+            marked_running: false,
         }
     }
 }

@@ -4,6 +4,9 @@
 //! Each test binary uses only part of this module.
 #![allow(dead_code)]
 
+#[cfg(unix)]
+pub mod fifo;
+
 use concurrent_futures::{Future, FutureError, ThreadPoolExecutor};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, Once};

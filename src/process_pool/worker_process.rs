@@ -1,0 +1,288 @@
+//! One worker process as the manager sees it: its socket and buffers, and the tasks sent to it,
+//! with exactly which one it runs.
+//!
+//! A worker announces each task with `Started` before calling it, after every earlier result
+//! (see `child.rs`), and runs one task at a time. So of the tasks sent to it, in order:
+//! those with a result are done; at most one, the oldest, has started without a result (it
+//! runs now); the rest never started. When the worker dies, the running one fails and the rest
+//! go back to the queue, since they provably never ran: exact blame, and at most once.
+
+use crate::remote::frame::{FrameBuffer, READ_CHUNK};
+use crate::remote::pending::PendingCall;
+use mio::net::UnixStream;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// Tasks sent ahead to one worker whose tasks are short: the one it runs and the next, so it
+/// does not idle for a round trip between them.
+const PER_WORKER: usize = 2;
+
+/// Tasks shorter than this (on average) are worth sending ahead. Longer ones are sent one at a
+/// time, so a task never waits behind a long one while another worker is free (CPython's
+/// shared call queue has that property too); the round trip is noise next to them.
+const PIPELINE_BELOW: Duration = Duration::from_millis(1);
+
+/// Why the manager killed a worker; decides what its running task fails with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KillReason {
+    /// Its running task passed `task_timeout`.
+    TaskTimeout,
+    /// It did not answer the handshake within the startup deadline.
+    StartupTimeout,
+    /// It was told to exit and did not within the grace period (a stopped process, say).
+    ExitGrace,
+    /// It sent bytes that are not a frame of the protocol.
+    Protocol,
+    /// It held a task without starting it, while running none, past the startup deadline
+    /// (a stopped or hung process).
+    Unresponsive,
+    /// Its socket ended but the process lived on.
+    Lingering,
+    /// `terminate_workers` or `kill_workers`.
+    Requested,
+}
+
+/// What a worker's frames may not do: a result or a start out of order.
+#[derive(Debug)]
+pub(super) struct OutOfOrder(pub(super) String);
+
+/// A live worker process and its socket.
+pub(super) struct WorkerProcess {
+    pub(super) child: Child,
+    pub(super) pid: u32,
+    pub(super) stream: UnixStream,
+    pub(super) spawned_at: Instant,
+    /// Handshake answered; tasks may be sent.
+    pub(super) ready: bool,
+    /// `Exit` sent, a retirement due, or a kill sent: no more tasks.
+    pub(super) closing: bool,
+    /// Set once the manager killed it, with the reason.
+    pub(super) killed: Option<KillReason>,
+    /// When a worker told to exit is killed instead.
+    pub(super) exit_deadline: Option<Instant>,
+    pub(super) inbuf: FrameBuffer,
+    out: Vec<u8>,
+    out_pos: usize,
+    pub(super) writable_interest: bool,
+    /// The tasks sent to it. (A field of its own, so a result's bytes can stay borrowed from
+    /// `inbuf` while its task is taken from here.)
+    pub(super) tasks: SentTasks,
+    /// Tasks this worker may still be sent (`max_tasks_per_child`).
+    pub(super) budget: Option<u64>,
+}
+
+/// The tasks sent to one worker, in order, and which of them runs.
+pub(super) struct SentTasks {
+    /// Oldest first: the front runs once `running` is set, the rest wait.
+    sent: VecDeque<(u64, PendingCall)>,
+    running: bool,
+    /// When the running task started (its `Started` arrived).
+    running_since: Instant,
+    /// Since when the front task waits to be started while none runs: a worker that leaves
+    /// it waiting past the startup deadline is stopped or hung.
+    startable_since: Option<Instant>,
+    /// Moving average of its task durations (from `Started` to the result); `None` until one
+    /// ends.
+    avg_task: Option<Duration>,
+}
+
+impl WorkerProcess {
+    pub(super) fn new(
+        child: Child,
+        stream: UnixStream,
+        hello: Vec<u8>,
+        budget: Option<u64>,
+    ) -> Self {
+        let now = Instant::now();
+        WorkerProcess {
+            pid: child.id(),
+            child,
+            stream,
+            spawned_at: now,
+            ready: false,
+            closing: false,
+            killed: None,
+            exit_deadline: None,
+            inbuf: FrameBuffer::new(),
+            out: hello,
+            out_pos: 0,
+            writable_interest: false,
+            tasks: SentTasks {
+                sent: VecDeque::new(),
+                running: false,
+                running_since: now,
+                startable_since: None,
+                avg_task: None,
+            },
+            budget,
+        }
+    }
+
+    /// Appends a frame to the write buffer (sent by [`flush`](Self::flush)).
+    pub(super) fn queue_frame(&mut self, frame: &[u8]) {
+        self.out.extend_from_slice(frame);
+    }
+
+    /// Writes what the socket takes now; `Ok(true)` once the buffer is empty.
+    pub(super) fn flush(&mut self) -> io::Result<bool> {
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        Ok(true)
+    }
+
+    /// Drops what was never written (the worker is gone).
+    pub(super) fn discard_output(&mut self) {
+        self.out.clear();
+        self.out_pos = 0;
+    }
+
+    /// Reads what the socket holds now; `true` at its end (or on a read error, which means
+    /// the same: the worker is gone).
+    pub(super) fn read_available(&mut self) -> bool {
+        loop {
+            match self.stream.read(self.inbuf.spare(READ_CHUNK)) {
+                Ok(0) => return true,
+                Ok(n) => self.inbuf.filled(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// Whether it takes tasks at all (answered the handshake, not closing or killed).
+    pub(super) fn accepts_tasks(&self) -> bool {
+        self.ready && !self.closing && self.killed.is_none() && self.budget != Some(0)
+    }
+
+    /// Tasks sent and not finished.
+    pub(super) fn in_flight(&self) -> usize {
+        self.tasks.sent.len()
+    }
+
+    /// Whether a task may be sent to it now: it has none, or (`send_ahead`) it runs short
+    /// tasks and has room for one more behind the one it runs.
+    pub(super) fn has_room(&self, send_ahead: bool) -> bool {
+        if !self.accepts_tasks() {
+            return false;
+        }
+        let cap = match self.tasks.avg_task {
+            Some(avg) if send_ahead && avg < PIPELINE_BELOW => PER_WORKER,
+            _ => 1,
+        };
+        self.tasks.sent.len() < cap
+    }
+
+    /// Records a task written to it.
+    pub(super) fn push(&mut self, id: u64, call: PendingCall) {
+        if let Some(b) = self.budget.as_mut() {
+            *b -= 1;
+        }
+        let t = &mut self.tasks;
+        if t.sent.is_empty() {
+            t.startable_since = Some(Instant::now());
+        }
+        t.sent.push_back((id, call));
+    }
+
+    /// Since when its front task waits to be started while it runs none, if it does.
+    pub(super) fn startable_since(&self) -> Option<Instant> {
+        self.tasks.startable_since
+    }
+
+    /// When its running task started, if one runs.
+    pub(super) fn running_since(&self) -> Option<Instant> {
+        self.tasks.running.then_some(self.tasks.running_since)
+    }
+
+    /// Takes every task sent: the running one (if any) and, in order, those that never
+    /// started.
+    pub(super) fn take_sent(&mut self) -> (Option<PendingCall>, Vec<PendingCall>) {
+        let t = &mut self.tasks;
+        t.startable_since = None;
+        let running = if t.running {
+            t.running = false;
+            t.sent.pop_front().map(|(_, call)| call)
+        } else {
+            None
+        };
+        let never_started = t.sent.drain(..).map(|(_, call)| call).collect();
+        (running, never_started)
+    }
+}
+
+impl SentTasks {
+    /// `Started { id }`: the oldest waiting task becomes the running one.
+    pub(super) fn started(&mut self, id: u64) -> Result<(), OutOfOrder> {
+        match self.sent.front() {
+            Some((front, _)) if *front == id && !self.running => {
+                self.running = true;
+                self.running_since = Instant::now();
+                self.startable_since = None;
+                Ok(())
+            }
+            Some((front, _)) if self.running => Err(OutOfOrder(format!(
+                "task {id} started while task {front} runs"
+            ))),
+            Some((front, _)) => Err(OutOfOrder(format!(
+                "task {id} started, expected task {front}"
+            ))),
+            None => Err(OutOfOrder(format!("task {id} started, but none was sent"))),
+        }
+    }
+
+    /// A result for `id`: takes the running task it belongs to.
+    pub(super) fn finished(&mut self, id: u64) -> Result<PendingCall, OutOfOrder> {
+        match self.sent.front() {
+            Some((front, _)) if *front == id && self.running => {
+                let took = self.running_since.elapsed();
+                self.avg_task = Some(match self.avg_task {
+                    None => took,
+                    Some(avg) => (avg * 3 + took) / 4,
+                });
+                self.running = false;
+                let call = self.sent.pop_front().expect("front exists").1;
+                self.startable_since = (!self.sent.is_empty()).then(Instant::now);
+                Ok(call)
+            }
+            Some((front, _)) if *front == id => Err(OutOfOrder(format!(
+                "result for task {id}, which never started"
+            ))),
+            Some((front, _)) => Err(OutOfOrder(format!(
+                "result for task {id}, expected task {front}"
+            ))),
+            None => Err(OutOfOrder(format!(
+                "result for task {id}, but none was sent"
+            ))),
+        }
+    }
+}
+
+/// A worker whose socket ended and whose exit status is not in yet; its running task (if any)
+/// fails once the status says how it ended.
+pub(super) struct DyingWorker {
+    pub(super) child: Child,
+    pub(super) pid: u32,
+    pub(super) running: Option<PendingCall>,
+    /// Tasks it was sent and never started that fail with it anyway: `terminate_workers` and
+    /// `kill_workers` end everything sent to a worker, as they end the running task.
+    pub(super) sent_with_it: Vec<PendingCall>,
+    pub(super) killed: Option<KillReason>,
+    /// It had answered the handshake.
+    pub(super) ready: bool,
+    /// Its end was asked for (`Exit`, retirement, a broken pool, `kill_workers`), not a fault.
+    pub(super) asked: bool,
+    /// When its socket ended.
+    pub(super) since: Instant,
+}

@@ -1,0 +1,268 @@
+//! The process pool's fault promises, each shown deterministically (the randomized versions are
+//! in `chaos.rs`): results are never held back behind the next task; a starting worker killed
+//! from outside is replaced; only a startup that always fails breaks the pool; every start and
+//! every task sent has a deadline; a peer's frame header costs no memory it did not send.
+//!
+//! Cross-process synchronization uses FIFOs, never sleeps.
+
+mod common;
+
+use common::fifo::Fifo;
+use common::{watchdog, HANG, LONG};
+use concurrent_futures::{FutureError, ProcessPoolExecutor};
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn double(n: u64) -> u64 {
+    n * 2
+}
+
+fn pid(_: ()) -> u32 {
+    std::process::id()
+}
+
+/// Blocks until the test writes to `release` (a FIFO), then returns `n`.
+fn wait_for_release((release, n): (String, u64)) -> u64 {
+    let mut s = String::new();
+    std::fs::File::open(&release)
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    n
+}
+
+/// An initializer that tells the test it runs (`started` FIFO), then waits to be killed.
+fn init_then_hang(started: String) {
+    std::fs::write(&started, b"started").unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+fn init_exit(_: ()) {
+    std::process::exit(7)
+}
+
+fn init_hang(_: ()) {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The socket descriptors of this (worker) process: its connection to the pool.
+fn own_sockets() -> Vec<i32> {
+    (3..256)
+        .filter(|&fd| {
+            let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+            // SAFETY: fstat writes into the buffer we own and fails harmlessly on a closed fd.
+            let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
+            // SAFETY: fstat succeeded, so it initialized the buffer.
+            ok && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFSOCK
+        })
+        .collect()
+}
+
+/// Writes the header of a frame just under the 1 GiB cap on its own socket and never the body,
+/// as a broken or hostile worker could, then closes the socket and lingers: the parent reads
+/// the header, then the end of the stream.
+fn announce_a_huge_frame(_: ()) -> u32 {
+    let header = ((1u32 << 30) - 1).to_le_bytes();
+    for fd in own_sockets() {
+        // SAFETY: writes from a live buffer to an fd this process owns, then closes that fd;
+        // nothing in this task uses it afterwards.
+        unsafe {
+            libc::write(fd, header.as_ptr().cast(), header.len());
+            libc::close(fd);
+        }
+    }
+    std::thread::sleep(Duration::from_secs(3600));
+    0
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn assert_gone(pid: u32) {
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "worker {pid} is still there (zombie or alive)"
+    );
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: plain integers; the pid is an unreaped worker of a live pool.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0);
+}
+
+/// A finished result leaves the worker before it starts the next task: with a short task and a
+/// long one sent to the same worker back to back, the short one's result arrives while the long
+/// one still runs (it waits for the test, which waits for that result).
+#[test]
+fn a_result_is_not_held_back_behind_the_next_task() {
+    let _dog = watchdog(HANG, "hold-back");
+    let pool = ProcessPoolExecutor::new(1).unwrap();
+    // Short tasks first, so the pool sends tasks ahead to this worker.
+    for i in 0..20 {
+        assert_eq!(pool.submit(double, i).unwrap().into_result(), Ok(2 * i));
+    }
+    for round in 0..common::stress_iterations(13) as u64 {
+        let (fifo, _, release) = Fifo::pair("holdback");
+        let short = pool.submit(double, round).unwrap();
+        let long = pool.submit(wait_for_release, (release, round)).unwrap();
+        let more = pool.submit(double, round + 1).unwrap();
+        assert_eq!(short.result(Some(LONG)), Ok(&(2 * round)), "round {round}");
+        fifo.release();
+        assert_eq!(long.into_result(), Ok(round));
+        assert_eq!(more.into_result(), Ok(2 * round + 2));
+    }
+}
+
+/// An outside SIGKILL of a worker during its handshake (an OOM killer, a supervisor) is a death
+/// like any other: the worker is replaced and the pool goes on, even before any worker was ever
+/// ready.
+#[test]
+fn a_starting_worker_killed_from_outside_is_replaced() {
+    let _dog = watchdog(HANG, "startup kill");
+    let (fifo, started, _) = Fifo::pair("startkill");
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .initializer(init_then_hang, started)
+        .startup_timeout(LONG)
+        .build()
+        .unwrap();
+    let f = pool.submit(pid, ()).unwrap();
+    fifo.wait_started();
+    let first = pool.worker_pids()[0];
+    signal(first, libc::SIGKILL);
+    // The replacement hangs in the initializer too: it is up, and the pool is not broken.
+    fifo.wait_started();
+    // The first is listed until it is reaped, which does not wait for anything.
+    common::eventually("the first worker is reaped", || {
+        !pool.worker_pids().contains(&first)
+    });
+    let second = pool.worker_pids();
+    assert_eq!(second.len(), 1);
+    assert!(!f.done(), "the task waits for a ready worker: {f:?}");
+    pool.kill_workers();
+    assert!(f.result(Some(LONG)).is_err());
+    drop(pool);
+    assert_gone(first);
+    assert_gone(second[0]);
+}
+
+/// A startup that fails every time (here the initializer exits) breaks the pool after a few
+/// tries, as CPython's pool breaks on its initializer, with a message that says why.
+#[test]
+fn a_startup_that_always_fails_breaks_the_pool() {
+    let _dog = watchdog(HANG, "startup always fails");
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(init_exit, ())
+        .build()
+        .unwrap();
+    let err = pool.submit(double, 1).unwrap().into_result().unwrap_err();
+    let FutureError::BrokenExecutor(b) = &err else {
+        panic!("expected BrokenExecutor, got {err:?}")
+    };
+    assert!(
+        b.message()
+            .contains("in a row ended before they were ready"),
+        "{b}"
+    );
+    assert!(b.message().contains("exited with status 7"), "{b}");
+    let pids = pool.worker_pids();
+    drop(pool);
+    pids.into_iter().for_each(assert_gone);
+}
+
+/// A worker that is not ready within the startup deadline is killed; an initializer that never
+/// returns ends in a clear error, not a hang. Without `startup_timeout`, a `task_timeout`
+/// bounds the start as well.
+#[test]
+fn an_initializer_that_never_returns_ends_in_an_error() {
+    let _dog = watchdog(HANG, "hung initializer");
+    let short = Duration::from_millis(300);
+    for builder in [
+        ProcessPoolExecutor::builder().startup_timeout(short),
+        ProcessPoolExecutor::builder().task_timeout(short),
+    ] {
+        let pool = builder
+            .max_workers(1)
+            .initializer(init_hang, ())
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let err = pool.submit(double, 1).unwrap().into_result().unwrap_err();
+        assert!(
+            matches!(&err, FutureError::BrokenExecutor(b) if b.message().contains("not ready within 300ms")),
+            "{err:?}"
+        );
+        assert!(started.elapsed() < LONG);
+        let pids = pool.worker_pids();
+        drop(pool);
+        pids.into_iter().for_each(assert_gone);
+    }
+}
+
+/// A ready worker that stops (SIGSTOP, a debugger) while it holds a task it has not started is
+/// replaced after the startup deadline: the task runs on the new worker, once.
+#[test]
+fn a_stopped_worker_does_not_keep_a_task_it_never_started() {
+    let _dog = watchdog(HANG, "stopped idle worker");
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .startup_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let first = *pool.submit(pid, ()).unwrap().result(Some(LONG)).unwrap();
+    signal(first, libc::SIGSTOP);
+    let second = *pool.submit(pid, ()).unwrap().result(Some(LONG)).unwrap();
+    assert_ne!(first, second, "the stopped worker was replaced");
+    drop(pool);
+    assert_gone(first);
+    assert_gone(second);
+}
+
+/// Dropping a pool whose idle worker is stopped still ends: a worker told to exit that does
+/// not is killed after a grace period.
+#[test]
+fn dropping_a_pool_with_a_stopped_worker_ends() {
+    let _dog = watchdog(HANG, "drop with a stopped worker");
+    let pool = ProcessPoolExecutor::new(1).unwrap();
+    let worker = *pool.submit(pid, ()).unwrap().result(Some(LONG)).unwrap();
+    signal(worker, libc::SIGSTOP);
+    let started = Instant::now();
+    drop(pool);
+    assert!(started.elapsed() < LONG);
+    assert_gone(worker);
+}
+
+/// Memory follows the bytes: workers that announce frames of almost 1 GiB and send nothing
+/// more cost the parent a read chunk each, not the announced size. (Each task fails with its
+/// worker's death, after the parent read the header and the end of the stream behind it.)
+#[test]
+fn a_frame_header_near_the_cap_costs_no_memory() {
+    let _dog = watchdog(HANG, "huge frame header");
+    let pool = ProcessPoolExecutor::new(2).unwrap();
+    pool.start_workers().unwrap();
+    let before = peak_rss_kib();
+    let futures: Vec<_> = (0..4)
+        .map(|_| pool.submit(announce_a_huge_frame, ()).unwrap())
+        .collect();
+    for f in futures {
+        let err = f.into_result().unwrap_err();
+        assert!(matches!(err, FutureError::WorkerDied(_)), "{err:?}");
+    }
+    let grown_kib = peak_rss_kib().saturating_sub(before);
+    assert!(
+        grown_kib < 64 * 1024,
+        "the parent's peak memory grew by {grown_kib} KiB for four frame headers"
+    );
+}
