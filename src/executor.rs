@@ -15,9 +15,9 @@ use serde::Serialize;
 /// takes_payload(String::from("BR"));
 /// takes_payload((1u32, vec![2.5f64]));
 /// ```
-pub trait Payload: Serialize + DeserializeOwned + Send + Sync + 'static {}
+pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
 
-impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Payload for T {}
+impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 
 /// What every executor offers: Python's `Executor` (`submit`, `map`, `shutdown`).
 ///

@@ -194,7 +194,7 @@ pub struct Map<'a, R> {
     finished: bool,
 }
 
-impl<'a, R: Send + Sync + 'static> Map<'a, R> {
+impl<'a, R: Send + 'static> Map<'a, R> {
     /// Submits the first items now (all of them without `buffersize`) and keeps the rest of the
     /// input to submit one item per `next()`.
     pub(crate) fn new<I, S>(items: I, mut submit: S, options: ValidMapOptions) -> Self
@@ -288,7 +288,7 @@ impl<R> Map<'_, R> {
     }
 }
 
-impl<R: Send + Sync + 'static> Iterator for Map<'_, R> {
+impl<R: Send + 'static> Iterator for Map<'_, R> {
     type Item = Result<R, FutureError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -316,7 +316,7 @@ impl<R: Send + Sync + 'static> Iterator for Map<'_, R> {
         let timeout = self
             .deadline
             .map(|d| d.saturating_duration_since(Instant::now()));
-        match f.result(timeout) {
+        match f.exception(timeout) {
             Err(FutureError::Timeout) => {
                 f.cancel();
                 self.cancel_all();

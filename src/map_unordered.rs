@@ -59,7 +59,7 @@ pub struct MapUnordered<'a, R> {
     finished: bool,
 }
 
-impl<'a, R: Send + Sync + 'static> MapUnordered<'a, R> {
+impl<'a, R: Send + 'static> MapUnordered<'a, R> {
     /// Submits the first items now (all of them without `buffersize`) and keeps the rest of the
     /// input to submit one item per `next()`.
     pub(crate) fn new<I, S>(items: I, mut submit: S, options: ValidMapOptions) -> Self
@@ -181,7 +181,7 @@ impl<'a, R: Send + Sync + 'static> MapUnordered<'a, R> {
     }
 }
 
-impl<R: Send + Sync + 'static> Iterator for MapUnordered<'_, R> {
+impl<R: Send + 'static> Iterator for MapUnordered<'_, R> {
     type Item = Result<R, FutureError>;
 
     fn next(&mut self) -> Option<Self::Item> {

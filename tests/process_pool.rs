@@ -339,6 +339,24 @@ fn the_same_generic_code_runs_on_threads_and_processes() {
     });
 }
 
+fn cell_of(n: u32) -> std::cell::Cell<u32> {
+    std::cell::Cell::new(n)
+}
+
+/// A result that is `Send` but not `Sync` (a `Cell` is a serde `Payload`) comes back from a
+/// worker process through `submit` and `map`.
+#[test]
+fn a_send_only_result_comes_back_from_a_worker_process() {
+    with_pool(pool(2), |p, _| {
+        assert_eq!(
+            p.submit(cell_of, 7).unwrap().into_result().unwrap().get(),
+            7
+        );
+        let cells: Vec<u32> = p.map(cell_of, 0..4).map(|c| c.unwrap().get()).collect();
+        assert_eq!(cells, [0, 1, 2, 3]);
+    });
+}
+
 /// F1/F7: map keeps input order; an error yields at its position and iteration goes on.
 #[test]
 fn map_yields_in_order_with_errors_in_place() {

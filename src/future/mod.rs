@@ -37,7 +37,7 @@ pub(crate) trait Cell<T>: Send + Sync {
     }
 }
 
-impl<T: Send + Sync> Cell<T> for Core<T> {
+impl<T: Send> Cell<T> for Core<T> {
     fn core(&self) -> &Core<T> {
         self
     }
@@ -84,6 +84,27 @@ pub enum FutureState {
 /// println!("{f}"); // <Future at 0x55d0c3a0e2c0 state=finished returned u64>
 /// ```
 ///
+/// # Results need only `Send`
+///
+/// A task's value crosses threads once: the worker moves it in, the last handle moves it out. So
+/// a `Future<T>` exists for any `T: Send` (like `std::thread::JoinHandle`), and it is always
+/// `Send`, `Sync` and `Clone`. What lends `&T` to whichever thread holds a handle needs
+/// `T: Sync` as well: [`result`](Future::result) and `(&future).await`. What moves the value out
+/// or never touches it needs only `Send`: [`into_result`](Future::into_result), `future.await`,
+/// [`exception`](Future::exception), the `map` iterators, callbacks, [`wait`](crate::wait) and
+/// [`as_completed`](crate::as_completed). A task may return a `Box<dyn Error + Send>`, an
+/// `mpsc::Receiver` or a `Cell`:
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+/// use std::cell::Cell;
+/// let pool = ThreadPoolExecutor::new(2).unwrap();
+/// let f = pool.spawn(|| Cell::new(41u32)).unwrap();
+/// let cell = f.into_result().unwrap(); // moved out: no `Sync` needed
+/// cell.set(cell.get() + 1);
+/// assert_eq!(cell.get(), 42);
+/// ```
+///
 /// # Awaiting from async code (beyond Python)
 ///
 /// A `Future<T>` is [`IntoFuture`](std::future::IntoFuture), so async code in any runtime
@@ -116,7 +137,7 @@ pub struct Future<T> {
     cell: Arc<dyn Cell<T>>,
 }
 
-impl<T: Send + Sync + 'static> Future<T> {
+impl<T: Send + 'static> Future<T> {
     /// A new pending future that belongs to no executor.
     ///
     /// ```
@@ -131,7 +152,7 @@ impl<T: Send + Sync + 'static> Future<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Default for Future<T> {
+impl<T: Send + 'static> Default for Future<T> {
     fn default() -> Self {
         Self::new()
     }
@@ -279,13 +300,38 @@ impl<T> Future<T> {
     /// f.set_result(42).unwrap();
     /// assert_eq!(f.result(Some(Duration::ZERO)), Ok(&42));
     /// ```
-    pub fn result(&self, timeout: Option<Duration>) -> Result<&T, FutureError> {
+    ///
+    /// Every clone of a future may sit on another thread and call `result` at the same time,
+    /// so the value it lends must be `Sync`. For a value that is only `Send`, move it out with
+    /// [`into_result`](Future::into_result) or `future.await` instead:
+    ///
+    /// ```compile_fail,E0277
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// use std::cell::Cell;
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// let f = pool.spawn(|| Cell::new(1u32)).unwrap();
+    /// let g = f.clone();
+    /// let other = std::thread::spawn(move || g.result(None).map(|c| c.set(2)).is_ok());
+    /// f.result(None).unwrap().set(3); // two threads would write one `Cell` unsynchronized
+    /// other.join().unwrap();
+    /// ```
+    pub fn result(&self, timeout: Option<Duration>) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        self.wait_finished(timeout)?;
+        match self.core().outcome() {
+            Some(Outcome::Value(v)) => Ok(v),
+            Some(Outcome::Failed(e)) => Err((**e).clone()),
+            None => unreachable!("a finished future holds its outcome"),
+        }
+    }
+
+    /// Waits like [`result`](Future::result) until the future ends, without lending the value:
+    /// `Ok` once it finished (with a value or a failure).
+    fn wait_finished(&self, timeout: Option<Duration>) -> Result<(), FutureError> {
         match self.wait_ended(timeout)? {
-            FINISHED => match self.core().outcome() {
-                Some(Outcome::Value(v)) => Ok(v),
-                Some(Outcome::Failed(e)) => Err((**e).clone()),
-                None => unreachable!("a finished future holds its outcome"),
-            },
+            FINISHED => Ok(()),
             CANCELLED | NOTIFIED => Err(FutureError::Cancelled),
             _ => Err(FutureError::Timeout),
         }
@@ -308,13 +354,8 @@ impl<T> Future<T> {
     /// assert_eq!(f.exception(None).unwrap().unwrap().panic_message(), Some("boom"));
     /// ```
     pub fn exception(&self, timeout: Option<Duration>) -> Result<Option<FutureError>, FutureError> {
-        match self.result(timeout) {
-            Ok(_) => Ok(None),
-            Err(e @ (FutureError::Timeout | FutureError::Cancelled | FutureError::Deadlock)) => {
-                Err(e)
-            }
-            Err(failure) => Ok(Some(failure)),
-        }
+        self.wait_finished(timeout)?;
+        Ok(self.core().failure().cloned())
     }
 
     /// Waits for the task and moves its value out, without `T: Clone`.
@@ -335,7 +376,9 @@ impl<T> Future<T> {
     /// assert_eq!(v.len(), 3);
     /// ```
     pub fn into_result(self) -> Result<T, FutureError> {
-        self.result(None)?;
+        if let Some(failure) = self.exception(None)? {
+            return Err(failure);
+        }
         let mut backoff = 0u32;
         loop {
             // SAFETY: `self` is a counted handle, consumed here; nothing is read through it after.
@@ -343,7 +386,9 @@ impl<T> Future<T> {
                 Ok(Outcome::Value(v)) => return Ok(v),
                 Ok(Outcome::Failed(e)) => return Err(*e),
                 Err(TakeRefused::Shared) => return Err(FutureError::Shared),
-                Err(TakeRefused::NotFinished) => return self.result(None).map(|_| unreachable!()),
+                Err(TakeRefused::NotFinished) => {
+                    unreachable!("a finished future holds its outcome")
+                }
                 // The completing thread is still running done-callbacks that may read the
                 // value; they are short by contract, so wait them out politely.
                 Err(TakeRefused::Notifying) => {
@@ -477,7 +522,7 @@ pub(crate) struct Promise<T> {
     cell: Arc<dyn Cell<T>>,
 }
 
-impl<T: Send + Sync + 'static> Promise<T> {
+impl<T: Send + 'static> Promise<T> {
     /// A pending future and its promise.
     pub(crate) fn new() -> (Self, Future<T>) {
         let cell: Arc<dyn Cell<T>> = Arc::new(Core::new());
@@ -566,9 +611,9 @@ impl<T> fmt::Display for Future<T> {
             PENDING | SETTING => write!(f, "pending>"),
             RUNNING | COMPLETING => write!(f, "running>"),
             CANCELLED | NOTIFIED => write!(f, "cancelled>"),
-            _ => match self.core().outcome() {
-                Some(Outcome::Failed(e)) => write!(f, "finished raised {}>", e.kind_name()),
-                _ => write!(
+            _ => match self.core().failure() {
+                Some(e) => write!(f, "finished raised {}>", e.kind_name()),
+                None => write!(
                     f,
                     "finished returned {}>",
                     short_type_name(std::any::type_name::<T>())

@@ -279,7 +279,7 @@ impl ThreadPoolExecutor {
     where
         F: FnOnce(A) -> R + Send + 'static,
         A: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         self.shared.submit(move || f(arg))
     }
@@ -300,7 +300,7 @@ impl ThreadPoolExecutor {
     pub fn spawn<F, R>(&self, f: F) -> Result<Future<R>, SubmitError>
     where
         F: FnOnce() -> R + Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         self.shared.submit(f)
     }
@@ -331,7 +331,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         self.map_checked(f, items, ValidMapOptions::DEFAULT)
     }
@@ -362,7 +362,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         Ok(self.map_checked(f, items, options.validate()?))
     }
@@ -374,7 +374,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         if options.get().get_buffersize().is_some() {
             return Map::new(items.into_iter(), self.per_item(f), options);
@@ -507,7 +507,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         MapUnordered::new(
             items.into_iter(),
@@ -547,7 +547,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         Ok(MapUnordered::new(
             items.into_iter(),
@@ -561,7 +561,7 @@ impl ThreadPoolExecutor {
     where
         F: Fn(T) -> R + Send + Sync + 'static,
         T: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         let f = Arc::new(f);
         let shared = Arc::clone(&self.shared);

@@ -104,7 +104,7 @@ impl ThreadPoolShared {
     pub(crate) fn submit<F, T>(self: &Arc<Self>, func: F) -> Result<Future<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         self.submit_task(Arc::new(Task::new(func, self.config.id)))
     }
@@ -120,7 +120,7 @@ impl ThreadPoolShared {
     ) -> Result<Future<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
         E: TaskEnd,
     {
         if let Err(refused) = self.enter() {

@@ -75,13 +75,13 @@ pub(crate) struct Task<F, T, E = ()> {
 
 // SAFETY: `func` is the only field that is not Sync; it is touched only by the single thread that
 // won the claim (see `take_func`), so sharing the task only requires `F: Send`. `Core<T>` is Sync
-// for `T: Send + Sync`, and `E: TaskEnd` is Sync by its bound.
-unsafe impl<F: Send, T: Send + Sync, E: TaskEnd> Sync for Task<F, T, E> {}
+// for `T: Send` (see its impl), and `E: TaskEnd` is Sync by its bound.
+unsafe impl<F: Send, T: Send, E: TaskEnd> Sync for Task<F, T, E> {}
 
 impl<F, T> Task<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     pub(crate) fn new(func: F, pool: usize) -> Self {
         Task::with_end(func, pool, ())
@@ -91,7 +91,7 @@ where
 impl<F, T, E> Task<F, T, E>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
     E: TaskEnd,
 {
     pub(crate) fn with_end(func: F, pool: usize, end: E) -> Self {
@@ -145,7 +145,7 @@ where
 impl<F, T, E> Cell<T> for Task<F, T, E>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
     E: TaskEnd,
 {
     fn core(&self) -> &Core<T> {
@@ -172,7 +172,7 @@ where
 impl<F, T, E> Job for Task<F, T, E>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
     E: TaskEnd,
 {
     fn run(self: Arc<Self>, before_publish: &dyn Fn()) {
