@@ -125,6 +125,9 @@ impl MpiPoolBuilder {
     }
 
     /// Makes the handshake send an identity no executable has (tests of the refusal path).
+    ///
+    /// Exists only with the `test-hooks` feature, for the crate's own tests: not part of the API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn __bogus_image_for_tests(mut self) -> Self {
         self.bogus_image = true;

@@ -202,6 +202,9 @@ impl ProcessPoolBuilder {
     }
 
     /// Makes the handshake send an identity no executable has (tests of the refusal path).
+    ///
+    /// Exists only with the `test-hooks` feature, for the crate's own tests: not part of the API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn __bogus_image_for_tests(mut self) -> Self {
         self.bogus_image = true;
@@ -210,6 +213,9 @@ impl ProcessPoolBuilder {
 
     /// Starts workers from `program` instead of the running executable (tests of the path
     /// where no worker can be started).
+    ///
+    /// Exists only with the `test-hooks` feature, for the crate's own tests: not part of the API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn __worker_program_for_tests(mut self, program: impl Into<std::path::PathBuf>) -> Self {
         self.program = Some(program.into());
