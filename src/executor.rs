@@ -193,7 +193,8 @@ pub trait Executor {
     /// answered the handshake (and run its initializer). There is no timeout. Calling it again
     /// starts only workers that have exited since (a process pool's `max_tasks_per_child`).
     /// The default does nothing: for executors whose workers already exist (the MPI pool's
-    /// ranks are started by `mpirun`).
+    /// ranks are started by `mpirun`). In async code the wait stalls the runtime's thread:
+    /// call it before the runtime starts, or inside `tokio::task::spawn_blocking`.
     ///
     /// # Errors
     ///
@@ -216,7 +217,12 @@ pub trait Executor {
     ///
     /// With `cancel_futures`, every queued task not yet started is cancelled. With `wait`,
     /// blocks until every task not cancelled has finished and the workers have exited, with no
-    /// timeout. Calling it again is harmless. Dropping a pool calls `shutdown(true, false)`.
+    /// timeout. Calling it again is harmless; it never fails. Dropping a pool calls
+    /// `shutdown(true, false)`, so it blocks the same way.
+    ///
+    /// In async code `wait = true` (and dropping the pool) stalls the runtime's thread: call
+    /// `shutdown(false, ..)` and await the futures you still need, or shut down and drop the
+    /// pool inside `tokio::task::spawn_blocking`.
     ///
     /// ```
     /// use concurrent_futures::{Executor, ThreadPoolExecutor};

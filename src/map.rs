@@ -173,6 +173,9 @@ impl ValidMapOptions {
 /// - If the executor refuses an item (it was shut down), the iterator yields the items already
 ///   submitted, then one [`FutureError::Rejected`], then ends.
 /// - Dropping the iterator cancels every item that has not started (running ones finish).
+/// - In async code each `next()` stalls the runtime's thread while it waits: submit the items
+///   and await their futures (`futures::future::join_all` keeps input order), or iterate
+///   inside `tokio::task::spawn_blocking`.
 ///
 /// ```
 /// use concurrent_futures::{FutureError, ThreadPoolExecutor};

@@ -284,6 +284,10 @@ impl<T> Future<T> {
     /// task right here if no worker has started it yet, so a saturated pool cannot deadlock on
     /// its own queue; a task that waits on its own future gets [`FutureError::Deadlock`].
     ///
+    /// In async code this call stalls the runtime's thread, and every task scheduled on it,
+    /// until the future ends: write `(&future).await` instead (see [`AwaitRef`]), or
+    /// `future.await` to move the value out; `result(Some(Duration::ZERO))` never waits.
+    ///
     /// # Errors
     ///
     /// - [`FutureError::Timeout`] if `timeout` passed first; the future is untouched.
@@ -291,6 +295,9 @@ impl<T> Future<T> {
     /// - [`FutureError::Panicked`] (message and location) if the task panicked.
     /// - [`FutureError::BrokenExecutor`] if the executor broke before running it.
     /// - [`FutureError::Deadlock`] if the calling task is the one that would complete it.
+    /// - A process or MPI pool's own failures: [`FutureError::WorkerDied`],
+    ///   [`FutureError::TaskTimedOut`], [`FutureError::Serialization`],
+    ///   [`FutureError::Protocol`]; or whatever [`set_exception`](Future::set_exception) set.
     ///
     /// ```
     /// use concurrent_futures::{Future, FutureError};
@@ -339,13 +346,21 @@ impl<T> Future<T> {
 
     /// Waits for the task and returns its failure, if any (Python's `exception(timeout)`).
     ///
-    /// Blocks like [`result`](Future::result). Returns `Ok(None)` if the task produced a value
-    /// and `Ok(Some(err))` if it panicked or its executor broke.
+    /// Blocks like [`result`](Future::result) until the future finishes or is cancelled, at
+    /// most `timeout` (`None` waits forever), and runs a queued task of the calling worker's
+    /// own pool inline in the same way. Returns `Ok(None)` if the task produced a value and
+    /// `Ok(Some(err))` if it panicked or its executor broke. It never lends the value, so it
+    /// needs no `T: Sync`.
+    ///
+    /// In async code this call stalls the runtime's thread until the future ends: await the
+    /// future instead, whose `Err` is the same failure (`(&future).await`, or `future.await`
+    /// for a value that is only `Send`).
     ///
     /// # Errors
     ///
-    /// [`FutureError::Timeout`], [`FutureError::Cancelled`] and [`FutureError::Deadlock`], as for
-    /// `result`.
+    /// [`FutureError::Timeout`] if `timeout` passed first, [`FutureError::Cancelled`] if the
+    /// future was cancelled, and [`FutureError::Deadlock`] if the calling task is the one that
+    /// would complete it, as for `result`.
     ///
     /// ```
     /// use concurrent_futures::{Future, FutureError};
@@ -360,13 +375,20 @@ impl<T> Future<T> {
 
     /// Waits for the task and moves its value out, without `T: Clone`.
     ///
-    /// Blocks until the future ends, with no timeout (call [`result`](Future::result) with a
-    /// timeout first if you need one). The value moves out only if this is the last handle to
-    /// the future; otherwise the other handles keep it and this returns [`FutureError::Shared`].
+    /// Blocks until the future ends, with no timeout (call [`exception`](Future::exception)
+    /// with a timeout first if you need one), and then until the done-callbacks that the
+    /// completing thread is running return, since they may still read the value. The value
+    /// moves out only if this is the last handle to the future; otherwise the other handles
+    /// keep it and this returns [`FutureError::Shared`]. Needs only `T: Send`.
+    ///
+    /// In async code this call stalls the runtime's thread until the future ends:
+    /// `future.await` is the same without blocking (see [`Await`]).
     ///
     /// # Errors
     ///
-    /// [`FutureError::Shared`] as above; otherwise the same errors as `result`.
+    /// [`FutureError::Shared`] as above (a failure is reported first, to every handle);
+    /// otherwise the errors of [`result`](Future::result) with no timeout: the task's failure,
+    /// [`FutureError::Cancelled`] or [`FutureError::Deadlock`].
     ///
     /// ```
     /// use concurrent_futures::ThreadPoolExecutor;

@@ -55,7 +55,8 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 /// - Done-callbacks of its futures run on the pool's manager thread: they must not block on
 ///   another future of the same pool.
 ///
-/// Dropping the pool is `shutdown(wait = true)`; it leaves no process behind.
+/// Dropping the pool is `shutdown(wait = true)`; it leaves no process behind. In async code
+/// that wait stalls the runtime's thread: drop the pool inside `tokio::task::spawn_blocking`.
 ///
 /// ```
 /// use concurrent_futures::{Executor, ProcessPoolExecutor};
@@ -336,7 +337,9 @@ impl ProcessPoolExecutor {
     /// workers start as tasks arrive, and the first task on each pays for starting a process
     /// (about a millisecond).
     ///
-    /// Blocks until every worker is ready, with no timeout.
+    /// Blocks until every worker is ready, with no timeout. In async code that stalls the
+    /// runtime's thread: call it before the runtime starts, or inside
+    /// `tokio::task::spawn_blocking`.
     ///
     /// # Errors
     ///
@@ -461,8 +464,11 @@ impl ProcessPoolExecutor {
     ///
     /// With `cancel_futures`, every queued task not yet sent to a worker is cancelled. With
     /// `wait`, blocks, with no timeout, until every task not cancelled has finished and every
-    /// worker process has exited and been reaped. Calling it again is harmless. (Called from
-    /// one of this pool's done-callbacks, which run on its manager thread, it does not wait.)
+    /// worker process has exited and been reaped. Calling it again is harmless; it never
+    /// fails. (Called from one of this pool's done-callbacks, which run on its manager thread,
+    /// it does not wait.) In async code `wait = true` stalls the runtime's thread: call
+    /// `shutdown(false, ..)` and await the futures you need, or call it inside
+    /// `tokio::task::spawn_blocking`.
     ///
     /// ```
     /// use concurrent_futures::{ProcessPoolExecutor, SubmitError};
