@@ -598,7 +598,8 @@ mod tests {
     use std::sync::Mutex as StdMutex;
 
     /// Callbacks keep their registration order when a waiter registered before them (and held
-    /// in the inline slot) gives up: CPython C9 through the list's removal path.
+    /// in the inline slot) gives up: the order CPython's `Future.add_done_callback` promises
+    /// (its docstring; no upstream test asserts it), through the list's removal path.
     #[test]
     fn callbacks_keep_their_order_when_an_earlier_waiter_deregisters() {
         let f: Future<u8> = Future::new();
