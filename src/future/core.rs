@@ -42,19 +42,19 @@ use super::Future;
 use crate::error::FutureError;
 use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
-use std::cell::Cell as StdCell;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
 #[cfg(not(concurrent_futures_loom))]
 std::thread_local! {
     /// The core whose done-callbacks this thread is running (0: none).
-    static NOTIFYING_CORE: StdCell<usize> = const { StdCell::new(0) };
+    static NOTIFYING_CORE: Cell<usize> = const { Cell::new(0) };
 }
 
 #[cfg(concurrent_futures_loom)]
 loom::thread_local! {
-    static NOTIFYING_CORE: StdCell<usize> = StdCell::new(0);
+    static NOTIFYING_CORE: Cell<usize> = Cell::new(0);
 }
 
 pub(crate) const PENDING: u32 = 0;
@@ -500,7 +500,7 @@ impl<T> Core<T> {
         if word & NOTIFYING != 0 {
             // From inside one of this future's own callbacks, waiting would wait for itself;
             // the completer's handle is alive there anyway, so the value is shared.
-            if NOTIFYING_CORE.with(StdCell::get) == self as *const Self as usize {
+            if NOTIFYING_CORE.with(Cell::get) == self as *const Self as usize {
                 return Err(TakeRefused::Shared);
             }
             return Err(TakeRefused::Notifying);

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// What sits behind a handle: a bare core (a promise made with [`Future::new`]) or an executor's
 /// task, which can also run itself inline when a worker of its own pool waits on it.
-pub(crate) trait Cell<T>: Send + Sync {
+pub(crate) trait FutureCell<T>: Send + Sync {
     fn core(&self) -> &Core<T>;
 
     /// Runs the task on this thread if it is still pending and this thread is a worker of the
@@ -37,7 +37,7 @@ pub(crate) trait Cell<T>: Send + Sync {
     }
 }
 
-impl<T: Send> Cell<T> for Core<T> {
+impl<T: Send> FutureCell<T> for Core<T> {
     fn core(&self) -> &Core<T> {
         self
     }
@@ -134,7 +134,7 @@ pub enum FutureState {
 /// assert_eq!(total, 210);
 /// ```
 pub struct Future<T> {
-    cell: Arc<dyn Cell<T>>,
+    cell: Arc<dyn FutureCell<T>>,
 }
 
 impl<T: Send + 'static> Future<T> {
@@ -159,7 +159,7 @@ impl<T: Send + 'static> Default for Future<T> {
 }
 
 impl<T> Future<T> {
-    pub(crate) fn from_cell(cell: Arc<dyn Cell<T>>) -> Self {
+    pub(crate) fn from_cell(cell: Arc<dyn FutureCell<T>>) -> Self {
         cell.core().handle_added();
         Self { cell }
     }
@@ -541,13 +541,13 @@ impl<T> Future<T> {
 /// value with `into_result` or `.await` as soon as it is set, as with the thread pool, whose
 /// tasks hold the core itself.
 pub(crate) struct Promise<T> {
-    cell: Arc<dyn Cell<T>>,
+    cell: Arc<dyn FutureCell<T>>,
 }
 
 impl<T: Send + 'static> Promise<T> {
     /// A pending future and its promise.
     pub(crate) fn new() -> (Self, Future<T>) {
-        let cell: Arc<dyn Cell<T>> = Arc::new(Core::new());
+        let cell: Arc<dyn FutureCell<T>> = Arc::new(Core::new());
         let future = Future::from_cell(Arc::clone(&cell));
         (Promise { cell }, future)
     }
