@@ -1062,6 +1062,8 @@ fn shutdown_racing_submit_loses_no_future() {
 
 /// The refusal path of the handshake: a worker that sees another image resolves nothing and
 /// the pool reports a typed broken-executor error.
+// The builder hooks exist with `test-hooks`, which the dev-dependency on this crate enables.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn image_mismatch_is_refused_before_any_function_is_resolved() {
     let p = ProcessPoolExecutor::builder()
@@ -1080,6 +1082,8 @@ fn image_mismatch_is_refused_before_any_function_is_resolved() {
 
 /// L16/F16: when no worker can be started, the queued futures fail promptly with the reason
 /// instead of hanging.
+// The builder hooks exist with `test-hooks`, which the dev-dependency on this crate enables.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn tasks_fail_promptly_when_no_worker_can_start() {
     let p = ProcessPoolExecutor::builder()
@@ -1158,6 +1162,8 @@ fn start_workers_reports_a_failing_initializer_as_broken() {
     });
 }
 
+// The builder hooks exist with `test-hooks`, which the dev-dependency on this crate enables.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn start_workers_reports_a_refused_handshake_as_broken() {
     let p = ProcessPoolExecutor::builder()
@@ -1174,6 +1180,8 @@ fn start_workers_reports_a_refused_handshake_as_broken() {
     });
 }
 
+// The builder hooks exist with `test-hooks`, which the dev-dependency on this crate enables.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn start_workers_reports_a_process_that_cannot_start() {
     let p = ProcessPoolExecutor::builder()
