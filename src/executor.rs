@@ -8,12 +8,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// A value any executor can carry: across threads, and across process or machine boundaries
-/// (serialized with serde). Implemented for every type that meets the bounds.
+/// (serialized with serde). Implemented for every type that meets the bounds. `Sync` is not
+/// one of them: a value moves between threads, so `Send` is enough (reading it through
+/// [`Future::result`], which lends it to any thread, is what asks for `Sync`).
 ///
 /// ```
 /// fn takes_payload<P: concurrent_futures::Payload>(_: P) {}
 /// takes_payload(String::from("BR"));
 /// takes_payload((1u32, vec![2.5f64]));
+/// takes_payload(std::cell::Cell::new(7u32)); // Send, not Sync
 /// ```
 pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
 
