@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 /// - Called on a worker of a thread pool with no timeout, futures of that pool that no worker
 ///   has started are run right here rather than waited for, so a saturated pool cannot
 ///   deadlock.
+/// - In async code each `next()` stalls the runtime's thread until a future finishes: await
+///   the futures instead (for completion order, push the owned futures into
+///   `futures::stream::FuturesUnordered`, or your runtime's `JoinSet`-like set), or iterate
+///   inside `tokio::task::spawn_blocking`.
 ///
 /// Pass the futures by value to get the only handles back (then
 /// [`into_result`](Future::into_result) moves values out), or by reference to keep yours.
@@ -114,6 +118,11 @@ impl Notify for Completions {
 }
 
 /// The iterator returned by [`as_completed`].
+///
+/// Each `next()` blocks until one more future finishes or is cancelled (and acknowledged), at
+/// most until the deadline set by the `timeout` of the call (counted from the first `next()`),
+/// and yields it; when the deadline passes it yields one [`TimeoutError`] and ends. In async
+/// code that wait stalls the runtime's thread: see [`as_completed`] for the alternatives.
 ///
 /// ```
 /// use concurrent_futures::{as_completed, Future};

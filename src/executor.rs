@@ -8,16 +8,19 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 /// A value any executor can carry: across threads, and across process or machine boundaries
-/// (serialized with serde). Implemented for every type that meets the bounds.
+/// (serialized with serde). Implemented for every type that meets the bounds. `Sync` is not
+/// one of them: a value moves between threads, so `Send` is enough (reading it through
+/// [`Future::result`], which lends it to any thread, is what asks for `Sync`).
 ///
 /// ```
 /// fn takes_payload<P: concurrent_futures::Payload>(_: P) {}
 /// takes_payload(String::from("BR"));
 /// takes_payload((1u32, vec![2.5f64]));
+/// takes_payload(std::cell::Cell::new(7u32)); // Send, not Sync
 /// ```
-pub trait Payload: Serialize + DeserializeOwned + Send + Sync + 'static {}
+pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
 
-impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Payload for T {}
+impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 
 /// What every executor offers: Python's `Executor` (`submit`, `map`, `shutdown`).
 ///
@@ -193,7 +196,8 @@ pub trait Executor {
     /// answered the handshake (and run its initializer). There is no timeout. Calling it again
     /// starts only workers that have exited since (a process pool's `max_tasks_per_child`).
     /// The default does nothing: for executors whose workers already exist (the MPI pool's
-    /// ranks are started by `mpirun`).
+    /// ranks are started by `mpirun`). In async code the wait stalls the runtime's thread:
+    /// call it before the runtime starts, or inside `tokio::task::spawn_blocking`.
     ///
     /// # Errors
     ///
@@ -216,7 +220,12 @@ pub trait Executor {
     ///
     /// With `cancel_futures`, every queued task not yet started is cancelled. With `wait`,
     /// blocks until every task not cancelled has finished and the workers have exited, with no
-    /// timeout. Calling it again is harmless. Dropping a pool calls `shutdown(true, false)`.
+    /// timeout. Calling it again is harmless; it never fails. Dropping a pool calls
+    /// `shutdown(true, false)`, so it blocks the same way.
+    ///
+    /// In async code `wait = true` (and dropping the pool) stalls the runtime's thread: call
+    /// `shutdown(false, ..)` and await the futures you still need, or shut down and drop the
+    /// pool inside `tokio::task::spawn_blocking`.
     ///
     /// ```
     /// use concurrent_futures::{Executor, ThreadPoolExecutor};

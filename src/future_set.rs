@@ -1,8 +1,8 @@
 //! `FutureSet`: the distinct futures [`wait`](crate::wait) returns, in input order.
 //!
 //! Python's `wait` returns two hash sets. Building one costs a hash insert per future at a
-//! random address, and past about 150k futures that is a cache miss each: the two sets took 3x
-//! as long for 200k futures as for 100k, more than the rest of `wait` together. `wait` already
+//! random address, and past about 150k futures that is a cache miss each: twice the futures
+//! cost the two sets three times the time, more than the rest of `wait` together. `wait` already
 //! knows its futures are distinct, so a set here is a vector of them, and membership uses an
 //! index built on the first [`contains`](FutureSet::contains) that needs one.
 

@@ -173,6 +173,9 @@ impl ValidMapOptions {
 /// - If the executor refuses an item (it was shut down), the iterator yields the items already
 ///   submitted, then one [`FutureError::Rejected`], then ends.
 /// - Dropping the iterator cancels every item that has not started (running ones finish).
+/// - In async code each `next()` stalls the runtime's thread while it waits: submit the items
+///   and await their futures (`futures::future::join_all` keeps input order), or iterate
+///   inside `tokio::task::spawn_blocking`.
 ///
 /// ```
 /// use concurrent_futures::{FutureError, ThreadPoolExecutor};
@@ -194,7 +197,7 @@ pub struct Map<'a, R> {
     finished: bool,
 }
 
-impl<'a, R: Send + Sync + 'static> Map<'a, R> {
+impl<'a, R: Send + 'static> Map<'a, R> {
     /// Submits the first items now (all of them without `buffersize`) and keeps the rest of the
     /// input to submit one item per `next()`.
     pub(crate) fn new<I, S>(items: I, mut submit: S, options: ValidMapOptions) -> Self
@@ -288,7 +291,7 @@ impl<R> Map<'_, R> {
     }
 }
 
-impl<R: Send + Sync + 'static> Iterator for Map<'_, R> {
+impl<R: Send + 'static> Iterator for Map<'_, R> {
     type Item = Result<R, FutureError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -316,7 +319,7 @@ impl<R: Send + Sync + 'static> Iterator for Map<'_, R> {
         let timeout = self
             .deadline
             .map(|d| d.saturating_duration_since(Instant::now()));
-        match f.result(timeout) {
+        match f.exception(timeout) {
             Err(FutureError::Timeout) => {
                 f.cancel();
                 self.cancel_all();

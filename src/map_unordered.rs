@@ -29,6 +29,9 @@ use std::time::Instant;
 /// - Dropping the iterator cancels every item that has not started.
 /// - Called on a worker of a thread pool with no timeout, items of that pool that no worker has
 ///   started run on the waiting thread, so a saturated pool cannot deadlock.
+/// - In async code each `next()` stalls the runtime's thread while it waits: submit the items
+///   and await their futures through `futures::stream::FuturesUnordered`, or iterate inside
+///   `tokio::task::spawn_blocking`.
 ///
 /// It yields values only, like `map`; [`next_indexed`](MapUnordered::next_indexed) also tells
 /// which input each result belongs to.
@@ -59,7 +62,7 @@ pub struct MapUnordered<'a, R> {
     finished: bool,
 }
 
-impl<'a, R: Send + Sync + 'static> MapUnordered<'a, R> {
+impl<'a, R: Send + 'static> MapUnordered<'a, R> {
     /// Submits the first items now (all of them without `buffersize`) and keeps the rest of the
     /// input to submit one item per `next()`.
     pub(crate) fn new<I, S>(items: I, mut submit: S, options: ValidMapOptions) -> Self
@@ -126,9 +129,11 @@ impl<'a, R: Send + Sync + 'static> MapUnordered<'a, R> {
     /// The next result in completion order, with the input index of its item (0-based, in
     /// input order).
     ///
-    /// The same iteration as [`next`](Iterator::next), which calls this and drops the index; a
-    /// timeout is reported at the index of the oldest unfinished item, a refusal at the index
-    /// of the refused item.
+    /// The same iteration as [`next`](Iterator::next), which calls this and drops the index:
+    /// it blocks until some item is done, at most until the deadline of the call's `timeout`
+    /// (stalling an async runtime's thread meanwhile; see [`MapUnordered`]). A timeout is
+    /// reported at the index of the oldest unfinished item, a refusal at the index of the
+    /// refused item.
     ///
     /// ```
     /// use concurrent_futures::ThreadPoolExecutor;
@@ -181,7 +186,7 @@ impl<'a, R: Send + Sync + 'static> MapUnordered<'a, R> {
     }
 }
 
-impl<R: Send + Sync + 'static> Iterator for MapUnordered<'_, R> {
+impl<R: Send + 'static> Iterator for MapUnordered<'_, R> {
     type Item = Result<R, FutureError>;
 
     fn next(&mut self) -> Option<Self::Item> {

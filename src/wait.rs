@@ -80,6 +80,10 @@ impl Notify for Waiter {
 /// Called on a worker of a thread pool with no timeout, pending futures of that pool are run
 /// right here rather than waited for, so a saturated pool cannot deadlock.
 ///
+/// In async code this call stalls the runtime's thread until it returns: await the futures
+/// instead (`futures::future::join_all` for `AllCompleted`, `select_all` for
+/// `FirstCompleted`), or call it inside `tokio::task::spawn_blocking`.
+///
 /// ```
 /// use concurrent_futures::{wait, Future, ReturnWhen, ThreadPoolExecutor};
 /// use std::time::Duration;

@@ -280,6 +280,24 @@ fn the_same_generic_code_runs_on_threads_and_processes() {
     });
 }
 
+fn cell_of(n: u32) -> std::cell::Cell<u32> {
+    std::cell::Cell::new(n)
+}
+
+/// A result that is `Send` but not `Sync` (a `Cell` is a serde `Payload`) comes back from a
+/// worker process through `submit` and `map`.
+#[test]
+fn a_send_only_result_comes_back_from_a_worker_process() {
+    with_pool(pool(2), |p, _| {
+        assert_eq!(
+            p.submit(cell_of, 7).unwrap().into_result().unwrap().get(),
+            7
+        );
+        let cells: Vec<u32> = p.map(cell_of, 0..4).map(|c| c.unwrap().get()).collect();
+        assert_eq!(cells, [0, 1, 2, 3]);
+    });
+}
+
 /// F1/F7: map keeps input order; an error yields at its position and iteration goes on.
 #[test]
 fn map_yields_in_order_with_errors_in_place() {
@@ -985,6 +1003,8 @@ fn shutdown_racing_submit_loses_no_future() {
 
 /// The refusal path of the handshake: a worker that sees another image resolves nothing and
 /// the pool reports a typed broken-executor error.
+// The builder hooks exist with `test-hooks`, which the dev-dependency on this crate enables.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn image_mismatch_is_refused_before_any_function_is_resolved() {
     let p = ProcessPoolExecutor::builder()
@@ -1003,6 +1023,8 @@ fn image_mismatch_is_refused_before_any_function_is_resolved() {
 
 /// L16/F16: when no worker can be started, the queued futures fail promptly with the reason
 /// instead of hanging.
+// The builder hooks exist with `test-hooks`, which the dev-dependency on this crate enables.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn tasks_fail_promptly_when_no_worker_can_start() {
     let p = ProcessPoolExecutor::builder()
@@ -1081,6 +1103,8 @@ fn start_workers_reports_a_failing_initializer_as_broken() {
     });
 }
 
+// The builder hooks exist with `test-hooks`, which the dev-dependency on this crate enables.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn start_workers_reports_a_refused_handshake_as_broken() {
     let p = ProcessPoolExecutor::builder()
@@ -1097,6 +1121,8 @@ fn start_workers_reports_a_refused_handshake_as_broken() {
     });
 }
 
+// The builder hooks exist with `test-hooks`, which the dev-dependency on this crate enables.
+#[cfg(feature = "test-hooks")]
 #[test]
 fn start_workers_reports_a_process_that_cannot_start() {
     let p = ProcessPoolExecutor::builder()

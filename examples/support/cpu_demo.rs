@@ -473,8 +473,9 @@ pub enum Collect {
 pub trait Workload {
     /// One job's argument.
     type Input: Payload + Clone;
-    /// One job's result.
-    type Output: Payload + Clone;
+    /// One job's result (`Sync` because `run` reads it with `result()`, from the futures that
+    /// `as_completed` hands back while the map of futures keeps its own handles).
+    type Output: Payload + Clone + Sync;
     /// The part of a result that must be the same on every run (not timings).
     type Check: PartialEq + fmt::Debug;
 

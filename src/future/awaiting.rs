@@ -246,7 +246,9 @@ impl<T> fmt::Debug for Await<T> {
 /// [`Future::result`] with no timeout. Made by [`IntoFuture`] for `&Future<T>`.
 ///
 /// Use it when other handles to the future exist (the value stays shared), or to await the
-/// same future from several tasks; the output borrows from the handle.
+/// same future from several tasks; the output borrows from the handle. Like `result`, it lends
+/// the value to whichever thread awaits, so it needs `T: Sync`; for a value that is only `Send`,
+/// await the owned future.
 ///
 /// ```
 /// use concurrent_futures::ThreadPoolExecutor;
@@ -258,13 +260,23 @@ impl<T> fmt::Debug for Await<T> {
 ///     assert_eq!((&copy).await.map(String::len), Ok(6));
 /// });
 /// ```
+///
+/// A value that is only `Send` cannot be borrowed this way:
+///
+/// ```compile_fail,E0277
+/// use concurrent_futures::ThreadPoolExecutor;
+/// use std::cell::Cell;
+/// let pool = ThreadPoolExecutor::new(1).unwrap();
+/// let f = pool.spawn(|| Cell::new(1u32)).unwrap();
+/// futures::executor::block_on(async { (&f).await.map(Cell::get) });
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct AwaitRef<'a, T> {
     future: &'a Future<T>,
     registration: Registration,
 }
 
-impl<'a, T> IntoFuture for &'a Future<T> {
+impl<'a, T: Sync> IntoFuture for &'a Future<T> {
     type Output = Result<&'a T, FutureError>;
     type IntoFuture = AwaitRef<'a, T>;
 
@@ -277,7 +289,7 @@ impl<'a, T> IntoFuture for &'a Future<T> {
     }
 }
 
-impl<'a, T> std::future::Future for AwaitRef<'a, T> {
+impl<'a, T: Sync> std::future::Future for AwaitRef<'a, T> {
     type Output = Result<&'a T, FutureError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -42,19 +42,19 @@ use super::Future;
 use crate::error::FutureError;
 use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::{Mutex, UnsafeCell};
-use std::cell::Cell as StdCell;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
 #[cfg(not(concurrent_futures_loom))]
 std::thread_local! {
     /// The core whose done-callbacks this thread is running (0: none).
-    static NOTIFYING_CORE: StdCell<usize> = const { StdCell::new(0) };
+    static NOTIFYING_CORE: Cell<usize> = const { Cell::new(0) };
 }
 
 #[cfg(concurrent_futures_loom)]
 loom::thread_local! {
-    static NOTIFYING_CORE: StdCell<usize> = StdCell::new(0);
+    static NOTIFYING_CORE: Cell<usize> = Cell::new(0);
 }
 
 pub(crate) const PENDING: u32 = 0;
@@ -132,11 +132,18 @@ pub(crate) struct Core<T> {
     seen_by: std::sync::atomic::AtomicU64,
 }
 
-// SAFETY: the outcome slot is the only non-Sync field. It is written once by the thread that won
-// the transition to COMPLETING and read (as `&T`) by any thread after FINISHED, so sharing needs
-// `T: Sync`; it is moved out by `try_take` on whichever thread holds the last handle, and dropped
-// on whichever thread drops the core, so it needs `T: Send`.
-unsafe impl<T: Send + Sync> Sync for Core<T> {}
+// SAFETY: the outcome slot is the only field that is not Sync, and sharing the core needs only
+// `T: Send`, because no two threads ever use one `T` through a shared reference unless `T: Sync`:
+// - the value is moved in by the one thread that won the transition to COMPLETING (or SETTING),
+//   moved out by `try_take` on the thread that holds the last handle, and dropped on whichever
+//   thread drops the core: each of those moves a `T` between threads, which `T: Send` allows;
+// - between FINISHED and `try_take` nothing writes the slot, and the only way to lend `&T` from
+//   it is `outcome`, which requires `T: Sync` (so `Future::result` and `(&future).await` do too);
+// - `failure` (behind `exception`, `Display`, `wait`'s FIRST_EXCEPTION) reads the slot from any
+//   thread without that bound, but it reads only the enum's discriminant and the `FutureError`
+//   (which is Sync), never the bytes of `T`, and it runs no code of `T`.
+// The core is Send by the auto traits (its fields are Send when `T: Send`).
+unsafe impl<T: Send> Sync for Core<T> {}
 
 impl<T> Default for Core<T> {
     fn default() -> Self {
@@ -187,7 +194,7 @@ impl<T> Core<T> {
 
     /// Finished with a failure (Python's `not cancelled() and exception() is not None`).
     pub(crate) fn failed(&self) -> bool {
-        matches!(self.outcome(), Some(Outcome::Failed(_)))
+        self.failure().is_some()
     }
 
     pub(crate) fn handle_added(&self) {
@@ -448,15 +455,36 @@ impl<T> Core<T> {
         self.state()
     }
 
-    /// The outcome, if `state()` returned FINISHED earlier on this thread.
-    pub(crate) fn outcome(&self) -> Option<&Outcome<T>> {
+    /// The outcome, if the future finished. It lends `&T` to any thread that holds a handle, so
+    /// it requires `T: Sync` (see the `Sync` impl above).
+    pub(crate) fn outcome(&self) -> Option<&Outcome<T>>
+    where
+        T: Sync,
+    {
         if self.state() != FINISHED {
             return None;
         }
         // SAFETY: the Acquire load above saw FINISHED, so the single write (in `complete`)
         // happened before; after FINISHED the slot is only moved out by `try_take`, which requires
-        // that no other handle exists, and `&self` here is borrowed through a handle.
+        // that no other handle exists, and `&self` here is borrowed through a handle. Several
+        // threads may hold the `&T` at once, which `T: Sync` allows.
         self.outcome.with(|slot| unsafe { (*slot).as_ref() })
+    }
+
+    /// The failure, if the future finished with one. Needs no `T: Sync`: it never lends `&T`.
+    pub(crate) fn failure(&self) -> Option<&FutureError> {
+        if self.state() != FINISHED {
+            return None;
+        }
+        // SAFETY: as in `outcome`, the write happened before and the slot cannot be moved out
+        // while a handle borrows `&self`. Only the discriminant and the boxed `FutureError` are
+        // read: never a byte of `T` (an enum's niche never lies inside an `UnsafeCell`, so even
+        // a `T` with interior mutability cannot have it changed under us), and no code of `T`
+        // runs, so concurrent calls on a `T` that is not Sync cannot race on the value.
+        self.outcome.with(|slot| match unsafe { &*slot } {
+            Some(Outcome::Failed(e)) => Some(&**e),
+            _ => None,
+        })
     }
 
     /// Moves the outcome out, if the calling handle is the only one and the future finished.
@@ -472,7 +500,7 @@ impl<T> Core<T> {
         if word & NOTIFYING != 0 {
             // From inside one of this future's own callbacks, waiting would wait for itself;
             // the completer's handle is alive there anyway, so the value is shared.
-            if NOTIFYING_CORE.with(StdCell::get) == self as *const Self as usize {
+            if NOTIFYING_CORE.with(Cell::get) == self as *const Self as usize {
                 return Err(TakeRefused::Shared);
             }
             return Err(TakeRefused::Notifying);
@@ -570,7 +598,8 @@ mod tests {
     use std::sync::Mutex as StdMutex;
 
     /// Callbacks keep their registration order when a waiter registered before them (and held
-    /// in the inline slot) gives up: CPython C9 through the list's removal path.
+    /// in the inline slot) gives up: the order CPython's `Future.add_done_callback` promises
+    /// (its docstring; no upstream test asserts it), through the list's removal path.
     #[test]
     fn callbacks_keep_their_order_when_an_earlier_waiter_deregisters() {
         let f: Future<u8> = Future::new();

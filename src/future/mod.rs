@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// What sits behind a handle: a bare core (a promise made with [`Future::new`]) or an executor's
 /// task, which can also run itself inline when a worker of its own pool waits on it.
-pub(crate) trait Cell<T>: Send + Sync {
+pub(crate) trait FutureCell<T>: Send + Sync {
     fn core(&self) -> &Core<T>;
 
     /// Runs the task on this thread if it is still pending and this thread is a worker of the
@@ -37,7 +37,7 @@ pub(crate) trait Cell<T>: Send + Sync {
     }
 }
 
-impl<T: Send + Sync> Cell<T> for Core<T> {
+impl<T: Send> FutureCell<T> for Core<T> {
     fn core(&self) -> &Core<T> {
         self
     }
@@ -84,6 +84,27 @@ pub enum FutureState {
 /// println!("{f}"); // <Future at 0x55d0c3a0e2c0 state=finished returned u64>
 /// ```
 ///
+/// # Results need only `Send`
+///
+/// A task's value crosses threads once: the worker moves it in, the last handle moves it out. So
+/// a `Future<T>` exists for any `T: Send` (like `std::thread::JoinHandle`), and it is always
+/// `Send`, `Sync` and `Clone`. What lends `&T` to whichever thread holds a handle needs
+/// `T: Sync` as well: [`result`](Future::result) and `(&future).await`. What moves the value out
+/// or never touches it needs only `Send`: [`into_result`](Future::into_result), `future.await`,
+/// [`exception`](Future::exception), the `map` iterators, callbacks, [`wait`](crate::wait) and
+/// [`as_completed`](crate::as_completed). A task may return a `Box<dyn Error + Send>`, an
+/// `mpsc::Receiver` or a `Cell`:
+///
+/// ```
+/// use concurrent_futures::ThreadPoolExecutor;
+/// use std::cell::Cell;
+/// let pool = ThreadPoolExecutor::new(2).unwrap();
+/// let f = pool.spawn(|| Cell::new(41u32)).unwrap();
+/// let cell = f.into_result().unwrap(); // moved out: no `Sync` needed
+/// cell.set(cell.get() + 1);
+/// assert_eq!(cell.get(), 42);
+/// ```
+///
 /// # Awaiting from async code (beyond Python)
 ///
 /// A `Future<T>` is [`IntoFuture`](std::future::IntoFuture), so async code in any runtime
@@ -113,10 +134,10 @@ pub enum FutureState {
 /// assert_eq!(total, 210);
 /// ```
 pub struct Future<T> {
-    cell: Arc<dyn Cell<T>>,
+    cell: Arc<dyn FutureCell<T>>,
 }
 
-impl<T: Send + Sync + 'static> Future<T> {
+impl<T: Send + 'static> Future<T> {
     /// A new pending future that belongs to no executor.
     ///
     /// ```
@@ -131,14 +152,14 @@ impl<T: Send + Sync + 'static> Future<T> {
     }
 }
 
-impl<T: Send + Sync + 'static> Default for Future<T> {
+impl<T: Send + 'static> Default for Future<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
 impl<T> Future<T> {
-    pub(crate) fn from_cell(cell: Arc<dyn Cell<T>>) -> Self {
+    pub(crate) fn from_cell(cell: Arc<dyn FutureCell<T>>) -> Self {
         cell.core().handle_added();
         Self { cell }
     }
@@ -263,6 +284,10 @@ impl<T> Future<T> {
     /// task right here if no worker has started it yet, so a saturated pool cannot deadlock on
     /// its own queue; a task that waits on its own future gets [`FutureError::Deadlock`].
     ///
+    /// In async code this call stalls the runtime's thread, and every task scheduled on it,
+    /// until the future ends: write `(&future).await` instead (see [`AwaitRef`]), or
+    /// `future.await` to move the value out; `result(Some(Duration::ZERO))` never waits.
+    ///
     /// # Errors
     ///
     /// - [`FutureError::Timeout`] if `timeout` passed first; the future is untouched.
@@ -270,6 +295,9 @@ impl<T> Future<T> {
     /// - [`FutureError::Panicked`] (message and location) if the task panicked.
     /// - [`FutureError::BrokenExecutor`] if the executor broke before running it.
     /// - [`FutureError::Deadlock`] if the calling task is the one that would complete it.
+    /// - A process or MPI pool's own failures: [`FutureError::WorkerDied`],
+    ///   [`FutureError::TaskTimedOut`], [`FutureError::Serialization`],
+    ///   [`FutureError::Protocol`]; or whatever [`set_exception`](Future::set_exception) set.
     ///
     /// ```
     /// use concurrent_futures::{Future, FutureError};
@@ -279,13 +307,38 @@ impl<T> Future<T> {
     /// f.set_result(42).unwrap();
     /// assert_eq!(f.result(Some(Duration::ZERO)), Ok(&42));
     /// ```
-    pub fn result(&self, timeout: Option<Duration>) -> Result<&T, FutureError> {
+    ///
+    /// Every clone of a future may sit on another thread and call `result` at the same time,
+    /// so the value it lends must be `Sync`. For a value that is only `Send`, move it out with
+    /// [`into_result`](Future::into_result) or `future.await` instead:
+    ///
+    /// ```compile_fail,E0277
+    /// use concurrent_futures::ThreadPoolExecutor;
+    /// use std::cell::Cell;
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// let f = pool.spawn(|| Cell::new(1u32)).unwrap();
+    /// let g = f.clone();
+    /// let other = std::thread::spawn(move || g.result(None).map(|c| c.set(2)).is_ok());
+    /// f.result(None).unwrap().set(3); // two threads would write one `Cell` unsynchronized
+    /// other.join().unwrap();
+    /// ```
+    pub fn result(&self, timeout: Option<Duration>) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        self.wait_finished(timeout)?;
+        match self.core().outcome() {
+            Some(Outcome::Value(v)) => Ok(v),
+            Some(Outcome::Failed(e)) => Err((**e).clone()),
+            None => unreachable!("a finished future holds its outcome"),
+        }
+    }
+
+    /// Waits like [`result`](Future::result) until the future ends, without lending the value:
+    /// `Ok` once it finished (with a value or a failure).
+    fn wait_finished(&self, timeout: Option<Duration>) -> Result<(), FutureError> {
         match self.wait_ended(timeout)? {
-            FINISHED => match self.core().outcome() {
-                Some(Outcome::Value(v)) => Ok(v),
-                Some(Outcome::Failed(e)) => Err((**e).clone()),
-                None => unreachable!("a finished future holds its outcome"),
-            },
+            FINISHED => Ok(()),
             CANCELLED | NOTIFIED => Err(FutureError::Cancelled),
             _ => Err(FutureError::Timeout),
         }
@@ -293,13 +346,21 @@ impl<T> Future<T> {
 
     /// Waits for the task and returns its failure, if any (Python's `exception(timeout)`).
     ///
-    /// Blocks like [`result`](Future::result). Returns `Ok(None)` if the task produced a value
-    /// and `Ok(Some(err))` if it panicked or its executor broke.
+    /// Blocks like [`result`](Future::result) until the future finishes or is cancelled, at
+    /// most `timeout` (`None` waits forever), and runs a queued task of the calling worker's
+    /// own pool inline in the same way. Returns `Ok(None)` if the task produced a value and
+    /// `Ok(Some(err))` if it panicked or its executor broke. It never lends the value, so it
+    /// needs no `T: Sync`.
+    ///
+    /// In async code this call stalls the runtime's thread until the future ends: await the
+    /// future instead, whose `Err` is the same failure (`(&future).await`, or `future.await`
+    /// for a value that is only `Send`).
     ///
     /// # Errors
     ///
-    /// [`FutureError::Timeout`], [`FutureError::Cancelled`] and [`FutureError::Deadlock`], as for
-    /// `result`.
+    /// [`FutureError::Timeout`] if `timeout` passed first, [`FutureError::Cancelled`] if the
+    /// future was cancelled, and [`FutureError::Deadlock`] if the calling task is the one that
+    /// would complete it, as for `result`.
     ///
     /// ```
     /// use concurrent_futures::{Future, FutureError};
@@ -308,24 +369,26 @@ impl<T> Future<T> {
     /// assert_eq!(f.exception(None).unwrap().unwrap().panic_message(), Some("boom"));
     /// ```
     pub fn exception(&self, timeout: Option<Duration>) -> Result<Option<FutureError>, FutureError> {
-        match self.result(timeout) {
-            Ok(_) => Ok(None),
-            Err(e @ (FutureError::Timeout | FutureError::Cancelled | FutureError::Deadlock)) => {
-                Err(e)
-            }
-            Err(failure) => Ok(Some(failure)),
-        }
+        self.wait_finished(timeout)?;
+        Ok(self.core().failure().cloned())
     }
 
     /// Waits for the task and moves its value out, without `T: Clone`.
     ///
-    /// Blocks until the future ends, with no timeout (call [`result`](Future::result) with a
-    /// timeout first if you need one). The value moves out only if this is the last handle to
-    /// the future; otherwise the other handles keep it and this returns [`FutureError::Shared`].
+    /// Blocks until the future ends, with no timeout (call [`exception`](Future::exception)
+    /// with a timeout first if you need one), and then until the done-callbacks that the
+    /// completing thread is running return, since they may still read the value. The value
+    /// moves out only if this is the last handle to the future; otherwise the other handles
+    /// keep it and this returns [`FutureError::Shared`]. Needs only `T: Send`.
+    ///
+    /// In async code this call stalls the runtime's thread until the future ends:
+    /// `future.await` is the same without blocking (see [`Await`]).
     ///
     /// # Errors
     ///
-    /// [`FutureError::Shared`] as above; otherwise the same errors as `result`.
+    /// [`FutureError::Shared`] as above (a failure is reported first, to every handle);
+    /// otherwise the errors of [`result`](Future::result) with no timeout: the task's failure,
+    /// [`FutureError::Cancelled`] or [`FutureError::Deadlock`].
     ///
     /// ```
     /// use concurrent_futures::ThreadPoolExecutor;
@@ -335,7 +398,9 @@ impl<T> Future<T> {
     /// assert_eq!(v.len(), 3);
     /// ```
     pub fn into_result(self) -> Result<T, FutureError> {
-        self.result(None)?;
+        if let Some(failure) = self.exception(None)? {
+            return Err(failure);
+        }
         let mut backoff = 0u32;
         loop {
             // SAFETY: `self` is a counted handle, consumed here; nothing is read through it after.
@@ -343,7 +408,9 @@ impl<T> Future<T> {
                 Ok(Outcome::Value(v)) => return Ok(v),
                 Ok(Outcome::Failed(e)) => return Err(*e),
                 Err(TakeRefused::Shared) => return Err(FutureError::Shared),
-                Err(TakeRefused::NotFinished) => return self.result(None).map(|_| unreachable!()),
+                Err(TakeRefused::NotFinished) => {
+                    unreachable!("a finished future holds its outcome")
+                }
                 // The completing thread is still running done-callbacks that may read the
                 // value; they are short by contract, so wait them out politely.
                 Err(TakeRefused::Notifying) => {
@@ -474,13 +541,13 @@ impl<T> Future<T> {
 /// value with `into_result` or `.await` as soon as it is set, as with the thread pool, whose
 /// tasks hold the core itself.
 pub(crate) struct Promise<T> {
-    cell: Arc<dyn Cell<T>>,
+    cell: Arc<dyn FutureCell<T>>,
 }
 
-impl<T: Send + Sync + 'static> Promise<T> {
+impl<T: Send + 'static> Promise<T> {
     /// A pending future and its promise.
     pub(crate) fn new() -> (Self, Future<T>) {
-        let cell: Arc<dyn Cell<T>> = Arc::new(Core::new());
+        let cell: Arc<dyn FutureCell<T>> = Arc::new(Core::new());
         let future = Future::from_cell(Arc::clone(&cell));
         (Promise { cell }, future)
     }
@@ -566,9 +633,9 @@ impl<T> fmt::Display for Future<T> {
             PENDING | SETTING => write!(f, "pending>"),
             RUNNING | COMPLETING => write!(f, "running>"),
             CANCELLED | NOTIFIED => write!(f, "cancelled>"),
-            _ => match self.core().outcome() {
-                Some(Outcome::Failed(e)) => write!(f, "finished raised {}>", e.kind_name()),
-                _ => write!(
+            _ => match self.core().failure() {
+                Some(e) => write!(f, "finished raised {}>", e.kind_name()),
+                None => write!(
                     f,
                     "finished returned {}>",
                     short_type_name(std::any::type_name::<T>())

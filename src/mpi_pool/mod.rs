@@ -58,6 +58,9 @@ const TAG: mpi::Tag = 0x4346;
 ///   new one waits for it). Done-callbacks run on rank 0's communication thread.
 /// - **At exit** rank 0 lets running tasks finish, tells the ranks to exit and finalizes MPI,
 ///   so the job ends cleanly when `main` returns or calls `process::exit`.
+/// - **Dropping** the executor is `shutdown(wait = true)`: it waits for every task not
+///   cancelled. In async code that wait stalls the runtime's thread: drop it inside
+///   `tokio::task::spawn_blocking`.
 /// - **The feature claims the job**: with `mpi` on, every rank but 0 of any `mpirun` launch of
 ///   the program serves this pool, and the crate owns MPI's initialization; a program that
 ///   also uses MPI directly should not enable the feature.
@@ -125,6 +128,9 @@ impl MpiPoolBuilder {
     }
 
     /// Makes the handshake send an identity no executable has (tests of the refusal path).
+    ///
+    /// Exists only with the `test-hooks` feature, for the crate's own tests: not part of the API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn __bogus_image_for_tests(mut self) -> Self {
         self.bogus_image = true;
@@ -133,7 +139,9 @@ impl MpiPoolBuilder {
 
     /// Starts MPI on first use (on rank 0's communication thread) and shakes hands with every
     /// worker rank; blocks until they all answered (and, if a previous executor was shut
-    /// down, until its last task finished).
+    /// down, until its last task finished), with no timeout. In async code that stalls the
+    /// runtime's thread: build the executor before the runtime starts, or inside
+    /// `tokio::task::spawn_blocking`.
     ///
     /// # Errors
     ///
@@ -185,7 +193,8 @@ impl MpiPoolBuilder {
 }
 
 impl MpiPoolExecutor {
-    /// An executor on every worker rank of the job.
+    /// An executor on every worker rank of the job. Blocks, like
+    /// [`build`](MpiPoolBuilder::build), until every rank answered the handshake.
     ///
     /// # Errors
     ///
@@ -320,8 +329,11 @@ impl MpiPoolExecutor {
     /// Stops accepting work (Python's `shutdown(wait, cancel_futures)`).
     ///
     /// With `cancel_futures`, every task not yet sent to a rank is cancelled. With `wait`,
-    /// blocks until every task not cancelled has finished. The worker ranks stay up for the
-    /// next executor; they exit when rank 0 does.
+    /// blocks, with no timeout, until every task not cancelled has finished. Calling it again
+    /// is harmless; it never fails. The worker ranks stay up for the next executor; they exit
+    /// when rank 0 does. In async code `wait = true` stalls the runtime's thread: call
+    /// `shutdown(false, ..)` and await the futures you need, or call it inside
+    /// `tokio::task::spawn_blocking`.
     ///
     /// ```no_run
     /// use concurrent_futures::{MpiPoolExecutor, SubmitError};

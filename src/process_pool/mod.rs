@@ -69,7 +69,8 @@ const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// - Done-callbacks of its futures run on the pool's manager thread: they must not block on
 ///   another future of the same pool.
 ///
-/// Dropping the pool is `shutdown(wait = true)`; it leaves no process behind.
+/// Dropping the pool is `shutdown(wait = true)`; it leaves no process behind. In async code
+/// that wait stalls the runtime's thread: drop the pool inside `tokio::task::spawn_blocking`.
 ///
 /// ```
 /// use concurrent_futures::{Executor, ProcessPoolExecutor};
@@ -249,6 +250,9 @@ impl ProcessPoolBuilder {
     }
 
     /// Makes the handshake send an identity no executable has (tests of the refusal path).
+    ///
+    /// Exists only with the `test-hooks` feature, for the crate's own tests: not part of the API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn __bogus_image_for_tests(mut self) -> Self {
         self.bogus_image = true;
@@ -257,6 +261,9 @@ impl ProcessPoolBuilder {
 
     /// Starts workers from `program` instead of the running executable (tests of the path
     /// where no worker can be started).
+    ///
+    /// Exists only with the `test-hooks` feature, for the crate's own tests: not part of the API.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn __worker_program_for_tests(mut self, program: impl Into<std::path::PathBuf>) -> Self {
         self.program = Some(program.into());
@@ -389,7 +396,9 @@ impl ProcessPoolExecutor {
     /// workers start as tasks arrive, and the first task on each pays for starting a process
     /// (about a millisecond).
     ///
-    /// Blocks until every worker is ready, with no timeout.
+    /// Blocks until every worker is ready, with no timeout. In async code that stalls the
+    /// runtime's thread: call it before the runtime starts, or inside
+    /// `tokio::task::spawn_blocking`.
     ///
     /// # Errors
     ///
@@ -514,8 +523,11 @@ impl ProcessPoolExecutor {
     ///
     /// With `cancel_futures`, every queued task not yet sent to a worker is cancelled. With
     /// `wait`, blocks, with no timeout, until every task not cancelled has finished and every
-    /// worker process has exited and been reaped. Calling it again is harmless. (Called from
-    /// one of this pool's done-callbacks, which run on its manager thread, it does not wait.)
+    /// worker process has exited and been reaped. Calling it again is harmless; it never
+    /// fails. (Called from one of this pool's done-callbacks, which run on its manager thread,
+    /// it does not wait.) In async code `wait = true` stalls the runtime's thread: call
+    /// `shutdown(false, ..)` and await the futures you need, or call it inside
+    /// `tokio::task::spawn_blocking`.
     ///
     /// ```
     /// use concurrent_futures::{ProcessPoolExecutor, SubmitError};

@@ -38,7 +38,9 @@ fn default_max_workers() -> usize {
 /// Threads start lazily, one per `submit` that finds no idle worker, up to `max_workers`, and
 /// idle ones are reused. A task's panic becomes its future's error; the worker lives on.
 /// Dropping the pool is `shutdown(wait = true)`: it waits for every queued task, like Python's
-/// `with` block. The futures and `map` iterators it gave out stay valid after that.
+/// `with` block. The futures and `map` iterators it gave out stay valid after that. In async
+/// code that wait stalls the runtime's thread: drop the pool inside
+/// `tokio::task::spawn_blocking` (or keep it for the program's lifetime).
 ///
 /// ```
 /// use concurrent_futures::{as_completed, ThreadPoolExecutor};
@@ -234,7 +236,9 @@ impl ThreadPoolExecutor {
     /// initializer (see [`Executor::start_workers`]). Without it, threads start as tasks
     /// arrive and find no idle one.
     ///
-    /// Blocks until every thread is ready, with no timeout.
+    /// Blocks until every thread is ready, with no timeout. In async code that stalls the
+    /// runtime's thread: call it before the runtime starts, or inside
+    /// `tokio::task::spawn_blocking`.
     ///
     /// # Errors
     ///
@@ -279,7 +283,7 @@ impl ThreadPoolExecutor {
     where
         F: FnOnce(A) -> R + Send + 'static,
         A: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         self.shared.submit(move || f(arg))
     }
@@ -300,7 +304,7 @@ impl ThreadPoolExecutor {
     pub fn spawn<F, R>(&self, f: F) -> Result<Future<R>, SubmitError>
     where
         F: FnOnce() -> R + Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         self.shared.submit(f)
     }
@@ -331,7 +335,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         self.map_checked(f, items, ValidMapOptions::DEFAULT)
     }
@@ -362,7 +366,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         Ok(self.map_checked(f, items, options.validate()?))
     }
@@ -374,7 +378,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         if options.get().get_buffersize().is_some() {
             return Map::new(items.into_iter(), self.per_item(f), options);
@@ -416,6 +420,9 @@ impl ThreadPoolExecutor {
     ///   deadlock on it.
     /// - **Shutdown** during a scope refuses new tasks ([`SubmitError::Shutdown`]); queued ones
     ///   still run (or are cancelled with `cancel_futures`) and are waited for.
+    /// - **In async code** the wait stalls the runtime's thread, and awaiting inside `f` cannot
+    ///   help (the borrows must end before `scope` returns): open the scope inside
+    ///   `tokio::task::spawn_blocking`, or submit `'static` tasks and await their futures.
     ///
     /// ```
     /// use concurrent_futures::ThreadPoolExecutor;
@@ -507,7 +514,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         MapUnordered::new(
             items.into_iter(),
@@ -547,7 +554,7 @@ impl ThreadPoolExecutor {
         I: IntoIterator,
         I::IntoIter: Send + 'a,
         I::Item: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         Ok(MapUnordered::new(
             items.into_iter(),
@@ -561,7 +568,7 @@ impl ThreadPoolExecutor {
     where
         F: Fn(T) -> R + Send + Sync + 'static,
         T: Send + 'static,
-        R: Send + Sync + 'static,
+        R: Send + 'static,
     {
         let f = Arc::new(f);
         let shared = Arc::clone(&self.shared);
@@ -577,8 +584,12 @@ impl ThreadPoolExecutor {
     /// that has not started is cancelled (its callbacks run, and `wait`/`as_completed` see it
     /// done). With `wait`, blocks with no timeout until every task not cancelled has finished
     /// and every worker thread has exited; without it, returns at once and the workers finish
-    /// the queue on their own. Idempotent. Called from one of this pool's own tasks, `wait`
-    /// does not wait for the calling thread.
+    /// the queue on their own. Idempotent; it never fails. Called from one of this pool's own
+    /// tasks, `wait` does not wait for the calling thread.
+    ///
+    /// In async code `wait = true` stalls the runtime's thread until the queue drains: call
+    /// `shutdown(false, ..)` and await the futures you need, or call it inside
+    /// `tokio::task::spawn_blocking`.
     ///
     /// ```
     /// use concurrent_futures::{SubmitError, ThreadPoolExecutor};

@@ -194,7 +194,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     pub fn spawn<F, T>(&self, f: F) -> Result<Future<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'scope,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         let f: Box<dyn FnOnce() -> T + Send + 'scope> = Box::new(f);
         // SAFETY: only the lifetime bound of the trait object changes (same layout, same
@@ -255,7 +255,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     where
         F: FnOnce(A) -> T + Send + 'scope,
         A: Send + 'scope,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         self.spawn(move || f(arg))
     }

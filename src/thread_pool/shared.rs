@@ -22,8 +22,8 @@ const TOKEN_ONE: u64 = 1 << 32;
 const IDLE_MASK: u64 = TOKEN_ONE - 1;
 
 /// How many times an idle worker yields, re-checking the queue, before it sleeps. Under loom
-/// none: each yield multiplies the interleavings to explore (the two-worker model took 12
-/// minutes with one, 1.5 with none), and the path where an idle worker finds a job without
+/// none: each yield multiplies the interleavings to explore (a single one makes the two-worker
+/// model about eight times slower), and the path where an idle worker finds a job without
 /// sleeping is still there (the first poll after counting itself idle).
 const IDLE_YIELDS: u32 = if cfg!(concurrent_futures_loom) { 0 } else { 3 };
 
@@ -54,7 +54,7 @@ pub(crate) struct ThreadPoolShared {
     pub(crate) config: ThreadPoolConfig,
     queue: JobQueue<Arc<dyn Job>>,
     // The submitter writes `gate` twice per task and workers write `sleepers` around idling;
-    // on one cache line they slowed each other down (false sharing).
+    // on one cache line they would slow each other down (false sharing).
     gate: CachePadded<AtomicUsize>,
     sleepers: CachePadded<AtomicU64>,
     /// Workers started and not yet exited.
@@ -104,7 +104,7 @@ impl ThreadPoolShared {
     pub(crate) fn submit<F, T>(self: &Arc<Self>, func: F) -> Result<Future<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
     {
         self.submit_task(Arc::new(Task::new(func, self.config.id)))
     }
@@ -120,7 +120,7 @@ impl ThreadPoolShared {
     ) -> Result<Future<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'static,
-        T: Send + Sync + 'static,
+        T: Send + 'static,
         E: TaskEnd,
     {
         if let Err(refused) = self.enter() {
@@ -237,10 +237,9 @@ impl ThreadPoolShared {
         let at_cap = self.alive.load(Ordering::Relaxed) >= self.config.max_workers;
         // At the cap there is no spawn decision left, and only a sleeping worker needs a
         // claim: a running or yielding one looks at the queue again before it sleeps, last of
-        // all after counting itself in `sleeping`. Claiming yielding workers too cost a CAS on
-        // the `sleepers` line that workers write at every idle spell: rounds of 1M submit +
-        // `result` on 2 cores, alternated with and without this in one process, were faster
-        // with it in 38 of 60 pairs, medians about 4% lower.
+        // all after counting itself in `sleeping`. Claiming yielding workers too would cost
+        // every submit a CAS on the `sleepers` line, which workers write at every idle spell
+        // (about 4% of a submit + `result` round trip when cores are few).
         if at_cap && self.sleeping.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
@@ -258,7 +257,8 @@ impl ThreadPoolShared {
                     // The queue already empty means a worker took our job between the push
                     // and this claim, possibly the very worker we just claimed, counted idle
                     // again after running it. Left in place, that stale token would hide it
-                    // from the next submit, which would start a needless thread (CPython J4).
+                    // from the next submit, which would start a needless thread (CPython's
+                    // `test_thread_pool.py::ThreadPoolExecutorTest::test_idle_thread_reuse`).
                     // At the cap no spawn decision is left to mislead, and the token holder
                     // finds any later job by itself: skip the check (a cache miss on the
                     // queue's head while workers churn between idle and busy).
@@ -284,9 +284,9 @@ impl ThreadPoolShared {
                     }
                     // Only the claim that finds no token outstanding wakes a sleeper; later
                     // claims of the same burst are woken by the workers that consume the
-                    // earlier tokens (`consumed_token`). A submitter waking one sleeper per
-                    // task lost its CPU to the woken workers on a 2-core machine and then
-                    // queued the rest of its burst milliseconds late.
+                    // earlier tokens (`consumed_token`). A submitter that woke one sleeper
+                    // per task would lose its CPU to the woken workers when cores are few, and
+                    // queue the rest of its burst milliseconds late.
                     if cur < TOKEN_ONE {
                         self.notify_sleeper();
                     }
@@ -458,8 +458,8 @@ impl ThreadPoolShared {
                 return Some(job);
             }
             // Polling the queue pulls its tail cache line away from the submitter, so an idle
-            // worker yields its core a few times rather than spinning, then sleeps. Measured with
-            // `examples/submit_throughput.rs` on 2 cores: 0.51 µs/task vs 0.66 with a spin backoff.
+            // worker yields its core a few times rather than spinning, then sleeps: a spin
+            // backoff costs about 30% more per task in `examples/submit_throughput.rs`.
             if yields < IDLE_YIELDS {
                 yields += 1;
                 thread::yield_now();

@@ -1,26 +1,26 @@
 //! A submitted task: the future's core, the closure and the owning pool, in one allocation that
-//! the queue (as a [`Job`]) and every handle (as a [`Cell`]) share.
+//! the queue (as a [`Job`]) and every handle (as a [`FutureCell`]) share.
 
 use crate::error::{BrokenExecutor, FutureError};
-use crate::future::{Cell, Claim, Core, Future, Outcome, CANCELLED, PENDING};
+use crate::future::{Claim, Core, Future, FutureCell, Outcome, CANCELLED, PENDING};
 use crate::sync::UnsafeCell;
-use std::cell::Cell as StdCell;
+use std::cell::Cell;
 use std::sync::Arc;
 
 #[cfg(not(concurrent_futures_loom))]
 std::thread_local! {
     /// The id of the pool whose worker this thread is (0: none).
-    static CURRENT_POOL: StdCell<usize> = const { StdCell::new(0) };
+    static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
     /// The address of the task running on this thread (0: none).
-    static CURRENT_TASK: StdCell<usize> = const { StdCell::new(0) };
+    static CURRENT_TASK: Cell<usize> = const { Cell::new(0) };
 }
 
 // loom runs its threads on one OS thread, so it needs its own thread-locals (and its macro takes
 // no `const` initializer).
 #[cfg(concurrent_futures_loom)]
 loom::thread_local! {
-    static CURRENT_POOL: StdCell<usize> = StdCell::new(0);
-    static CURRENT_TASK: StdCell<usize> = StdCell::new(0);
+    static CURRENT_POOL: Cell<usize> = Cell::new(0);
+    static CURRENT_TASK: Cell<usize> = Cell::new(0);
 }
 
 pub(crate) fn set_current_pool(id: usize) {
@@ -28,7 +28,7 @@ pub(crate) fn set_current_pool(id: usize) {
 }
 
 pub(crate) fn current_pool() -> usize {
-    CURRENT_POOL.with(StdCell::get)
+    CURRENT_POOL.with(Cell::get)
 }
 
 /// What the queue holds: something a worker runs, or gives up on at shutdown or breakage.
@@ -75,13 +75,13 @@ pub(crate) struct Task<F, T, E = ()> {
 
 // SAFETY: `func` is the only field that is not Sync; it is touched only by the single thread that
 // won the claim (see `take_func`), so sharing the task only requires `F: Send`. `Core<T>` is Sync
-// for `T: Send + Sync`, and `E: TaskEnd` is Sync by its bound.
-unsafe impl<F: Send, T: Send + Sync, E: TaskEnd> Sync for Task<F, T, E> {}
+// for `T: Send` (see its impl), and `E: TaskEnd` is Sync by its bound.
+unsafe impl<F: Send, T: Send, E: TaskEnd> Sync for Task<F, T, E> {}
 
 impl<F, T> Task<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
 {
     pub(crate) fn new(func: F, pool: usize) -> Self {
         Task::with_end(func, pool, ())
@@ -91,7 +91,7 @@ where
 impl<F, T, E> Task<F, T, E>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
     E: TaskEnd,
 {
     pub(crate) fn with_end(func: F, pool: usize, end: E) -> Self {
@@ -115,7 +115,7 @@ where
     }
 
     fn handle(self: &Arc<Self>) -> Future<T> {
-        Future::from_cell(Arc::clone(self) as Arc<dyn Cell<T>>)
+        Future::from_cell(Arc::clone(self) as Arc<dyn FutureCell<T>>)
     }
 
     fn addr(&self) -> usize {
@@ -142,10 +142,10 @@ where
     }
 }
 
-impl<F, T, E> Cell<T> for Task<F, T, E>
+impl<F, T, E> FutureCell<T> for Task<F, T, E>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
     E: TaskEnd,
 {
     fn core(&self) -> &Core<T> {
@@ -161,7 +161,7 @@ where
     }
 
     fn is_current_task(&self) -> bool {
-        CURRENT_TASK.with(StdCell::get) == self.addr()
+        CURRENT_TASK.with(Cell::get) == self.addr()
     }
 
     fn pool_owned(&self) -> bool {
@@ -172,7 +172,7 @@ where
 impl<F, T, E> Job for Task<F, T, E>
 where
     F: FnOnce() -> T + Send + 'static,
-    T: Send + Sync + 'static,
+    T: Send + 'static,
     E: TaskEnd,
 {
     fn run(self: Arc<Self>, before_publish: &dyn Fn()) {

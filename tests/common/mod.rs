@@ -18,26 +18,26 @@ use std::time::Duration;
 // ---------------------------------------------------------------------------------------------
 
 /// `PENDING_FUTURE`.
-pub fn pending<T: Send + Sync + 'static>() -> Future<T> {
+pub fn pending<T: Send + 'static>() -> Future<T> {
     Future::new()
 }
 
 /// `RUNNING_FUTURE`: `set_running_or_notify_cancel()` on a fresh future.
-pub fn running<T: Send + Sync + 'static>() -> Future<T> {
+pub fn running<T: Send + 'static>() -> Future<T> {
     let f = Future::new();
     assert_eq!(f.set_running_or_notify_cancel(), Ok(true));
     f
 }
 
 /// `CANCELLED_FUTURE`: cancelled, not yet acknowledged ("notified") by an executor.
-pub fn cancelled<T: Send + Sync + 'static>() -> Future<T> {
+pub fn cancelled<T: Send + 'static>() -> Future<T> {
     let f = Future::new();
     assert!(f.cancel());
     f
 }
 
 /// `CANCELLED_AND_NOTIFIED_FUTURE`.
-pub fn cancelled_and_notified<T: Send + Sync + 'static>() -> Future<T> {
+pub fn cancelled_and_notified<T: Send + 'static>() -> Future<T> {
     let f = Future::new();
     assert!(f.cancel());
     assert_eq!(f.set_running_or_notify_cancel(), Ok(false));
@@ -45,7 +45,7 @@ pub fn cancelled_and_notified<T: Send + Sync + 'static>() -> Future<T> {
 }
 
 /// `SUCCESSFUL_FUTURE` (CPython uses 42).
-pub fn finished_with<T: Send + Sync + 'static>(value: T) -> Future<T> {
+pub fn finished_with<T: Send + 'static>(value: T) -> Future<T> {
     let f = Future::new();
     f.set_result(value).unwrap();
     f
@@ -60,7 +60,7 @@ pub fn os_error() -> FutureError {
 }
 
 /// `EXCEPTION_FUTURE`: finished with [`os_error`].
-pub fn failed<T: Send + Sync + 'static>() -> Future<T> {
+pub fn failed<T: Send + 'static>() -> Future<T> {
     let f = Future::new();
     f.set_exception(os_error()).unwrap();
     f
@@ -78,7 +78,7 @@ pub struct Gate<T> {
     tx: mpsc::Sender<T>,
 }
 
-impl<T: Send + Sync + 'static> Gate<T> {
+impl<T: Send + 'static> Gate<T> {
     /// Submits a gated task and returns at once (the task may still be queued).
     pub fn submit(pool: &ThreadPoolExecutor) -> Self {
         let (tx, rx) = mpsc::channel::<T>();
