@@ -13,8 +13,8 @@
 //! The book's Table 17-1 (Python 3.4, `ProcessPoolExecutor`, quad-core Core i7): 22.66 s with
 //! one worker, 14.90 s with two (1.52x), 10.89 s with four (2.08x); most of that time goes into
 //! making the random bytes in pure Python. Here the jobs and the runner are in
-//! `support/cpu_demo.rs`, shared with `arcfour_futures` and `primes`; the README's "CPU-bound
-//! work" section has the figures on this crate's machine.
+//! `support/cpu_demo.rs`, shared with `arcfour_futures` and `primes`; `examples/README.md`
+//! explains the sweep and `benches/README.md` has the figures on this crate's machine.
 
 #[path = "support/cpu_demo.rs"]
 mod cpu_demo;

@@ -1,5 +1,6 @@
 //! Child program for `tests/shutdown.rs`: the process ends while the pool still has work
-//! (CPython I3, I6, I7). The test runs it and checks its output and exit status.
+//! (CPython I3, I6, I7 in `tests/CPYTHON.md`). The test runs it and checks its output and exit
+//! status.
 //!
 //! `cargo run --example shutdown_child -- <mode>`, with `<mode>` one of:
 //!

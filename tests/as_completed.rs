@@ -1,6 +1,6 @@
-//! `as_completed`: ports CPython's `test_as_completed.py` (catalog area G of
-//! `cpython-semantics.md`), plus D3/G10 (cancelled futures need the executor's acknowledgement)
-//! and the no-deadlock rule for workers.
+//! `as_completed`: ports CPython's `test_as_completed.py` (area G of `tests/CPYTHON.md`, the
+//! catalog every `CPython` ID here refers to), plus D3/G10 (cancelled futures need the
+//! executor's acknowledgement) and the no-deadlock rule for workers.
 
 mod common;
 

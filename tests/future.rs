@@ -1,7 +1,7 @@
 //! `Future`: state machine, predicates, Display, result/exception with timeouts, done callbacks,
-//! cancel. Ports CPython's `test_future.py` (catalog areas A, B, C, D of
-//! `cpython-semantics.md`) plus Rust-only behaviours (identity, `into_result`, panic location,
-//! `Deadlock`, inline runs on a worker).
+//! cancel. Ports CPython's `test_future.py` (areas A, B, C, D of `tests/CPYTHON.md`, the
+//! catalog every `CPython` ID here refers to) plus Rust-only behaviours (identity,
+//! `into_result`, panic location, `Deadlock`, inline runs on a worker).
 
 mod common;
 

@@ -3,7 +3,7 @@
 //!
 //! Run with `RUSTFLAGS="--cfg concurrent_futures_loom" cargo test --release --test loom`. Each model states its
 //! invariant; a lost wake-up shows up as a loom deadlock, a data race on the outcome slot as a
-//! loom causality error.
+//! loom causality error. The `CPython` IDs cite `tests/CPYTHON.md`.
 #![cfg(concurrent_futures_loom)]
 
 use concurrent_futures::{as_completed, wait, Future, FutureError, ReturnWhen, ThreadPoolExecutor};

@@ -1,4 +1,5 @@
-//! `map` and `map_with` on the thread pool: CPython's `Executor.map` behaviours (catalog area F).
+//! `map` and `map_with` on the thread pool: CPython's `Executor.map` behaviours (area F of
+//! `tests/CPYTHON.md`, the catalog every `CPython` ID here refers to).
 //!
 //! Tasks are held with standalone `Future<()>` gates and channels, never with sleeps. Only the
 //! timeout tests (F4, F5) measure wall-clock time, as they are about deadlines.
@@ -659,7 +660,7 @@ fn map_called_from_a_task_of_the_same_pool_runs_pending_items_on_that_task() {
 
 #[test]
 fn shutdown_cancel_futures_cancels_map_items_no_worker_reached() {
-    // CPython G (cancel_futures): every item not started is cancelled, even when the batch's
+    // CPython I5 (cancel_futures): every item not started is cancelled, even when the batch's
     // only token has left the queue because the one worker is busy with item 0.
     let ex = ThreadPoolExecutor::new(1).unwrap();
     let hold = gate();
@@ -680,7 +681,7 @@ fn shutdown_cancel_futures_cancels_map_items_no_worker_reached() {
 
 #[test]
 fn a_failed_initializer_fails_the_map_items_no_worker_reached() {
-    // CPython K (BrokenThreadPool): the second initializer to run fails while the first worker
+    // CPython K3 (BrokenThreadPool): the second initializer to run fails while the first worker
     // runs item 0; the items not started fail with the broken-executor error.
     let inits = Arc::new(AtomicUsize::new(0));
     // The failing initializer waits for item 0 to start: otherwise it could break the pool while

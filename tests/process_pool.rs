@@ -1,7 +1,7 @@
 //! ProcessPoolExecutor: results, failures that stay with their task, recycling, time limits,
 //! shutdown and forced shutdown, and futures mixed with the thread pool's.
 //!
-//! Cites CPython's catalog (`cpython-semantics.md`) areas E, F, I, K, L and M. Cross-process
+//! Cites areas E, F, I, K, L and M of CPython's catalog, `tests/CPYTHON.md`. Cross-process
 //! synchronization uses FIFOs (opening one blocks until the other side opens it), never sleeps.
 //! Every test checks that the workers it started were reaped (no zombie, no orphan).
 //!

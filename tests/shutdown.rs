@@ -1,5 +1,6 @@
-//! `shutdown(wait, cancel_futures)`, dropping the pool, and process exit (catalog area I), and
-//! no worker thread outliving its pool (N1).
+//! `shutdown(wait, cancel_futures)`, dropping the pool, and process exit (area I of
+//! `tests/CPYTHON.md`, the catalog every `CPython` ID here refers to), and no worker thread
+//! outliving its pool (N1).
 //!
 //! Tasks are held with standalone `Future<()>` gates and channels, never with sleeps. Worker
 //! exits are observed three ways: `num_threads()`, a thread-local guard the initializer plants in

@@ -2,7 +2,7 @@
 //! future must end exactly one way, with exactly one callback call, and nothing may be lost.
 //!
 //! Sizes scale with `CF_TEST_STRESS` (a multiplier, default 1): `CF_TEST_STRESS=10 cargo test
-//! --release --test stress` runs a million tasks.
+//! --release --test stress` runs a million tasks. The `CPython` IDs cite `tests/CPYTHON.md`.
 
 mod common;
 use common::{stress_iterations, Rng};

@@ -1,5 +1,6 @@
-//! `ThreadPoolExecutor` itself: `submit` (catalog area E), thread-pool specifics (J), the
-//! initializer (K), and the `Executor` trait on the thread pool.
+//! `ThreadPoolExecutor` itself: `submit` (area E of `tests/CPYTHON.md`, the catalog every
+//! `CPython` ID here refers to), thread-pool specifics (J), the initializer (K), and the
+//! `Executor` trait on the thread pool.
 //!
 //! Tasks are held with standalone `Future<()>` gates and channels, never with sleeps.
 

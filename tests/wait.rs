@@ -1,6 +1,6 @@
-//! `wait`: ports CPython's `test_wait.py` (catalog area H of `cpython-semantics.md`), plus D3
-//! (a cancelled future needs the executor's acknowledgement) and the no-deadlock rule for
-//! workers.
+//! `wait`: ports CPython's `test_wait.py` (area H of `tests/CPYTHON.md`, the catalog every
+//! `CPython` ID here refers to), plus D3 (a cancelled future needs the executor's
+//! acknowledgement) and the no-deadlock rule for workers.
 
 mod common;
 
@@ -203,7 +203,7 @@ fn futures_finishing_during_the_wait_join_done_in_input_order() {
     }
 }
 
-// CPython H9 (issue 14406): no lost wake-up when many futures finish at once. The Barrier
+// CPython H9 (bpo-14406): no lost wake-up when many futures finish at once. The Barrier
 // variant releases 100 running tasks together; the CPython form gates 100 tasks on one event
 // (a standalone future) with most of them still queued. `CF_TEST_STRESS` scales the loops.
 #[test]
@@ -434,7 +434,7 @@ fn sets_keep_input_order_compare_as_sets_and_contain_what_they_hold() {
     }
 }
 
-// CPython H (duplicates once) and G (as_completed yields each future once), under contention:
+// CPython H1 (duplicates once) and G3 (as_completed yields each future once), under contention:
 // threads de-duplicating at the same time, over shared futures, must each count every future
 // once (one of them stamps futures, the others fall back to an address set).
 #[test]

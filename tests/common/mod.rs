@@ -271,7 +271,7 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// Runs `f` on its own thread and fails the test if it does not finish within `LONG`
-/// (CPython's per-test time limit, N2).
+/// (CPython's per-test time limit, N2 in `tests/CPYTHON.md`).
 pub fn within<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
