@@ -115,6 +115,21 @@ pub enum FutureError {
     /// A worker process sent bytes that are not a valid frame; it was killed and replaced.
     #[error("protocol error from worker process: {0}")]
     Protocol(String),
+    /// Every attempt a [`RetryPolicy`](crate::RetryPolicy) allowed ended with the worker's
+    /// death or a task timeout: the task is given up. `last` is how the last attempt ended.
+    #[error(
+        "the task failed on all {attempts} attempts, which cost {workers_lost} worker \
+         processes; the last: {last}"
+    )]
+    RetriesExhausted {
+        /// Attempts made (the policy's limit).
+        attempts: u32,
+        /// Worker processes that died or were killed running it.
+        workers_lost: u32,
+        /// How the last attempt ended: [`WorkerDied`](FutureError::WorkerDied) or
+        /// [`TaskTimedOut`](FutureError::TaskTimedOut).
+        last: Box<FutureError>,
+    },
 }
 
 impl FutureError {
@@ -147,6 +162,7 @@ impl FutureError {
             FutureError::TaskTimedOut { .. } => "TaskTimedOut",
             FutureError::Serialization(_) => "Serialization",
             FutureError::Protocol(_) => "Protocol",
+            FutureError::RetriesExhausted { .. } => "RetriesExhausted",
         }
     }
 }

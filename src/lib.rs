@@ -193,6 +193,7 @@ mod mpi_pool;
 mod panic;
 mod process_pool;
 mod remote;
+mod retry;
 mod sync;
 #[cfg(test)]
 mod test_support;
@@ -214,6 +215,7 @@ pub use crate::map_unordered::MapUnordered;
 #[cfg(feature = "mpi")]
 pub use crate::mpi_pool::{MpiPoolBuilder, MpiPoolExecutor};
 pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor};
+pub use crate::retry::RetryPolicy;
 pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};
 

@@ -13,7 +13,7 @@
 mod common;
 
 use common::{stress_iterations, watchdog, Rng, TempDir, HANG, LONG};
-use concurrent_futures::{FutureError, ProcessPoolExecutor};
+use concurrent_futures::{FutureError, ProcessPoolExecutor, RetryPolicy};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -193,7 +193,18 @@ fn run_round(pool: &ProcessPoolExecutor, log: &Path, kinds: &[Kind], burst: usiz
 
 /// A fresh pool per round, the same way in every scenario.
 fn new_pool(task_timeout: Option<Duration>, startup: Option<Duration>) -> ProcessPoolExecutor {
+    new_pool_retrying(task_timeout, startup, None)
+}
+
+fn new_pool_retrying(
+    task_timeout: Option<Duration>,
+    startup: Option<Duration>,
+    retry: Option<RetryPolicy>,
+) -> ProcessPoolExecutor {
     let mut b = ProcessPoolExecutor::builder().max_workers(2);
+    if let Some(r) = retry {
+        b = b.retry(r);
+    }
     if let Some(t) = task_timeout {
         b = b.task_timeout(t);
     }
@@ -520,4 +531,75 @@ fn workers_that_close_their_socket_fail_alone_without_stalling_the_pool() {
          failed for another task, slowest round {slowest:?}"
     );
     assert_eq!(wrong, 0);
+}
+
+/// With a retry policy, repetition is exactly what the policy says: a poison task runs exactly
+/// its attempts and then fails saying so, every other task runs once; under random SIGKILLs no
+/// task runs more often than its attempts, and one that fails failed on every attempt.
+#[test]
+fn retries_run_a_task_exactly_as_often_as_the_policy_says() {
+    let _serial = serial();
+    let _dog = watchdog(HANG * 4, "retry chaos");
+    let rounds = stress_iterations(ROUNDS);
+    let policy = RetryPolicy::attempts(3);
+    let (mut wrong, mut over, mut kills) = (0, 0, 0);
+    for round in 0..rounds {
+        let seed = 0x4E74_0000 + round as u64;
+        let mut rng = Rng(seed);
+        // Poison tasks: each runs exactly 3 times.
+        let dir = TempDir::new("chaos-retry");
+        let log = dir.path().join("log");
+        let pool = new_pool_retrying(None, None, Some(policy));
+        let kinds = plan(&mut rng, 60, 10, 0);
+        let outcome = run_round(&pool, &log, &kinds, 1 + rng.below(30) as usize);
+        drop(pool);
+        let runs = executions(&log);
+        for (i, kind) in kinds.iter().enumerate() {
+            let id = i as u64 + 1;
+            let ran = runs.get(&id).copied().unwrap_or(0);
+            let ok = match (kind, outcome.failed.get(&id)) {
+                (Kind::Poison, Some(FutureError::RetriesExhausted { attempts: 3, .. })) => ran == 3,
+                (Kind::Poison, _) => false,
+                (_, None) => ran == 1,
+                (_, Some(_)) => false,
+            };
+            if !ok {
+                wrong += 1;
+                eprintln!(
+                    "seed {seed:#x}: task {id} ({kind:?}) ran {ran} times: {:?}",
+                    outcome.failed.get(&id)
+                );
+            }
+        }
+        // Random SIGKILLs: never more than 3 runs; a failure is 3 lost attempts.
+        let dir = TempDir::new("chaos-retry-kill");
+        let log = dir.path().join("log");
+        let pool = Arc::new(new_pool_retrying(None, None, Some(policy)));
+        pool.start_workers().unwrap();
+        let saboteur = Saboteur::start(&pool, seed, libc::SIGKILL, 20_000, 4);
+        let kinds = plan(&mut rng, 100, 0, 0);
+        let outcome = run_round(&pool, &log, &kinds, 1 + rng.below(50) as usize);
+        let (hits, _) = saboteur.finish();
+        kills += hits;
+        drop(pool);
+        over += executions(&log).values().filter(|&&n| n > 3).count();
+        for (id, err) in &outcome.failed {
+            if !matches!(
+                err,
+                FutureError::RetriesExhausted {
+                    attempts: 3,
+                    workers_lost: 3,
+                    ..
+                }
+            ) {
+                wrong += 1;
+                eprintln!("seed {seed:#x}: task {id} under kills: {err}");
+            }
+        }
+    }
+    eprintln!(
+        "retry chaos: {rounds} rounds, {wrong} tasks ran or failed other than the policy says, \
+         {over} ids ran more than 3 times under {kills} kills"
+    );
+    assert_eq!((wrong, over), (0, 0));
 }

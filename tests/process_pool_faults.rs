@@ -9,7 +9,7 @@ mod common;
 
 use common::fifo::Fifo;
 use common::{watchdog, HANG, LONG};
-use concurrent_futures::{FutureError, ProcessPoolExecutor};
+use concurrent_futures::{FutureError, ProcessPoolExecutor, RetryPolicy};
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -265,4 +265,193 @@ fn a_frame_header_near_the_cap_costs_no_memory() {
         grown_kib < 64 * 1024,
         "the parent's peak memory grew by {grown_kib} KiB for four frame headers"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retries (opt-in)
+// ---------------------------------------------------------------------------------------------
+
+/// Appends a line to `log` and returns how many lines it now has: the attempt number.
+fn count_attempt(log: &Path) -> usize {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+        .unwrap();
+    f.write_all(b"attempt\n").unwrap();
+    attempts_in(log)
+}
+
+fn attempts_in(log: &Path) -> usize {
+    std::fs::read_to_string(log).map_or(0, |s| s.lines().count())
+}
+
+/// Aborts on every attempt.
+fn poison(log: std::path::PathBuf) -> u32 {
+    count_attempt(&log);
+    std::process::abort()
+}
+
+/// Aborts on its first `crashes` attempts, then succeeds with the attempt number.
+fn crashes_first((log, crashes): (std::path::PathBuf, usize)) -> usize {
+    let attempt = count_attempt(&log);
+    if attempt <= crashes {
+        std::process::abort();
+    }
+    attempt
+}
+
+/// Hangs on its first attempt (until the time limit kills it), then succeeds.
+fn hangs_first(log: std::path::PathBuf) -> usize {
+    let attempt = count_attempt(&log);
+    if attempt == 1 {
+        loop {
+            std::thread::park();
+        }
+    }
+    attempt
+}
+
+/// Panics on every attempt: it runs to completion, so it is never retried.
+fn panics(log: std::path::PathBuf) -> u32 {
+    count_attempt(&log);
+    panic!("a panic is a result, not a crash")
+}
+
+fn retrying_pool(policy: RetryPolicy) -> ProcessPoolExecutor {
+    ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .retry(policy)
+        .build()
+        .unwrap()
+}
+
+/// A task that kills its worker on every attempt is given up after the policy's attempts,
+/// with an error that says what it cost; it ran exactly that often.
+#[test]
+fn a_poison_task_fails_after_its_attempts_and_says_what_it_cost() {
+    let _dog = watchdog(HANG, "retry poison");
+    let dir = common::TempDir::new("retry-poison");
+    let log = dir.path().join("log");
+    let pool = retrying_pool(RetryPolicy::attempts(3));
+    let err = pool
+        .submit(poison, log.clone())
+        .unwrap()
+        .into_result()
+        .unwrap_err();
+    let FutureError::RetriesExhausted {
+        attempts,
+        workers_lost,
+        last,
+    } = &err
+    else {
+        panic!("expected RetriesExhausted, got {err:?}")
+    };
+    assert_eq!((*attempts, *workers_lost), (3, 3));
+    assert!(
+        matches!(**last, FutureError::WorkerDied(w) if w.signal == Some(libc::SIGABRT)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("all 3 attempts"), "{err}");
+    assert_eq!(attempts_in(&log), 3);
+    // The pool is fine: the next task runs.
+    assert_eq!(pool.submit(double, 4).unwrap().into_result(), Ok(8));
+}
+
+/// A task that crashes now and then is retried to success; without a policy the same task
+/// fails on its first crash and runs once.
+#[test]
+fn a_flaky_task_is_retried_to_success_only_with_a_policy() {
+    let _dog = watchdog(HANG, "retry flaky");
+    let dir = common::TempDir::new("retry-flaky");
+    let log = dir.path().join("with");
+    let pool = retrying_pool(RetryPolicy::attempts(3));
+    let f = pool.submit(crashes_first, (log.clone(), 2)).unwrap();
+    assert_eq!(f.into_result(), Ok(3));
+    assert_eq!(attempts_in(&log), 3);
+
+    let log = dir.path().join("without");
+    let pool = ProcessPoolExecutor::new(2).unwrap();
+    let err = pool
+        .submit(crashes_first, (log.clone(), 2))
+        .unwrap()
+        .into_result()
+        .unwrap_err();
+    assert!(matches!(err, FutureError::WorkerDied(_)), "{err:?}");
+    assert_eq!(attempts_in(&log), 1);
+}
+
+/// Task timeouts are retried when the policy says so, and only then.
+#[test]
+fn task_timeouts_are_retried_when_the_policy_says_so() {
+    let _dog = watchdog(HANG, "retry timeout");
+    let dir = common::TempDir::new("retry-timeout");
+    let limit = Duration::from_millis(300);
+    let log = dir.path().join("retried");
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .task_timeout(limit)
+        .retry(RetryPolicy::attempts(2))
+        .build()
+        .unwrap();
+    assert_eq!(
+        pool.submit(hangs_first, log.clone()).unwrap().into_result(),
+        Ok(2)
+    );
+
+    let log = dir.path().join("not retried");
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .task_timeout(limit)
+        .retry(RetryPolicy::attempts(2).on_task_timeout(false))
+        .build()
+        .unwrap();
+    let err = pool
+        .submit(hangs_first, log.clone())
+        .unwrap()
+        .into_result()
+        .unwrap_err();
+    assert!(matches!(err, FutureError::TaskTimedOut { .. }), "{err:?}");
+    assert_eq!(attempts_in(&log), 1);
+}
+
+/// A task that ran to completion is never retried, even if what it returned is a panic.
+#[test]
+fn a_task_that_ran_to_completion_is_never_retried() {
+    let _dog = watchdog(HANG, "retry completion");
+    let dir = common::TempDir::new("retry-panic");
+    let log = dir.path().join("log");
+    let pool = retrying_pool(RetryPolicy::attempts(3));
+    let err = pool
+        .submit(panics, log.clone())
+        .unwrap()
+        .into_result()
+        .unwrap_err();
+    assert!(err.panic_message().is_some(), "{err:?}");
+    assert_eq!(attempts_in(&log), 1);
+}
+
+/// `kill_workers` ends tasks on purpose: they are not retried.
+#[test]
+fn killing_the_workers_on_purpose_retries_nothing() {
+    let _dog = watchdog(HANG, "retry kill_workers");
+    let (fifo, started, release) = Fifo::pair("retrykill");
+    let pool = retrying_pool(RetryPolicy::attempts(3));
+    let f = pool
+        .submit(common::fifo::started_then_wait, (started, release))
+        .unwrap();
+    fifo.wait_started();
+    pool.kill_workers();
+    let err = f.into_result().unwrap_err();
+    assert!(matches!(err, FutureError::WorkerDied(_)), "{err:?}");
+}
+
+#[test]
+fn a_retry_policy_of_zero_attempts_is_rejected() {
+    let err = ProcessPoolExecutor::builder()
+        .retry(RetryPolicy::attempts(0))
+        .build()
+        .unwrap_err();
+    assert_eq!(err.to_string(), "a retry policy needs at least 1 attempt");
 }

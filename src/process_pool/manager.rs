@@ -20,6 +20,7 @@ use crate::remote::image::{ImageId, Portable};
 use crate::remote::outbox::{Intake, Outbox};
 use crate::remote::pending::{fail_all, PendingCall};
 use crate::remote::role::WORKER_ENV;
+use crate::retry::RetryPolicy;
 use mio::net::UnixStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use parking_lot::{Condvar, MappedMutexGuard, Mutex, MutexGuard};
@@ -56,6 +57,8 @@ pub(super) struct ProcessPoolConfig {
     /// How long a new worker may take to answer the handshake (and run the initializer).
     pub(super) startup_timeout: Duration,
     pub(super) break_on_worker_death: bool,
+    /// What runs again after its worker died or timed out; `None`: nothing.
+    pub(super) retry: Option<RetryPolicy>,
     pub(super) initializer: Option<(Portable, Vec<u8>)>,
     /// The identity sent in the handshake (a bogus one in the refusal test).
     pub(super) image: Vec<u8>,
@@ -654,15 +657,47 @@ impl Manager {
             self.break_pool(msg);
             return;
         }
-        let error = match (self.shared.config.task_timeout, d.killed) {
-            (Some(limit), Some(KillReason::TaskTimeout)) => {
-                FutureError::TaskTimedOut { limit, pid: d.pid }
-            }
+        let timed_out = d.killed == Some(KillReason::TaskTimeout);
+        let error = match (self.shared.config.task_timeout, timed_out) {
+            (Some(limit), true) => FutureError::TaskTimedOut { limit, pid: d.pid },
             _ => FutureError::WorkerDied(exit),
         };
-        for call in d.running.into_iter().chain(d.sent_with_it) {
+        if let Some(call) = d.running {
+            // Deaths of the task's own making (a crash, a closed socket, its time limit) may be
+            // retried; an end the program asked for (terminate, kill) or a broken pool not.
+            let retry = match (self.shared.config.retry, d.killed) {
+                _ if self.broken => false,
+                (Some(p), None | Some(KillReason::Lingering)) => p.retries_worker_deaths(),
+                (Some(p), Some(KillReason::TaskTimeout)) => p.retries_task_timeouts(),
+                _ => false,
+            };
+            self.attempt_lost(call, error.clone(), retry);
+        }
+        for call in d.sent_with_it {
             call.completion.complete(Err(error.clone()));
         }
+    }
+
+    /// A task's attempt ended with its worker: it runs again if the retry policy allows one
+    /// more attempt, else it fails, naming what the attempts cost when there were several.
+    fn attempt_lost(&mut self, mut call: PendingCall, error: FutureError, retry: bool) {
+        call.attempts_lost += 1;
+        let allowed = self.shared.config.retry.map_or(1, |p| p.max_attempts());
+        if retry && call.attempts_lost < allowed {
+            // A retry is a deliberate new attempt: to the front, for the next free worker.
+            self.requeue(vec![call]);
+            return;
+        }
+        let error = if call.attempts_lost > 1 {
+            FutureError::RetriesExhausted {
+                attempts: call.attempts_lost,
+                workers_lost: call.attempts_lost,
+                last: Box::new(error),
+            }
+        } else {
+            error
+        };
+        call.completion.complete(Err(error));
     }
 
     /// A worker died or missed its deadline before answering the handshake. An outside kill of

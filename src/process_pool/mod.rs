@@ -22,6 +22,7 @@ use crate::map::{Map, MapOptions, ValidMapOptions};
 use crate::remote::image;
 use crate::remote::outbox;
 use crate::remote::role;
+use crate::retry::RetryPolicy;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -109,6 +110,7 @@ pub struct ProcessPoolBuilder {
     task_timeout: Option<Duration>,
     startup_timeout: Option<Duration>,
     break_on_worker_death: bool,
+    retry: Option<RetryPolicy>,
     initializer: Option<Result<(image::Portable, Vec<u8>), String>>,
     bogus_image: bool,
     program: Option<std::path::PathBuf>,
@@ -122,6 +124,7 @@ impl fmt::Debug for ProcessPoolBuilder {
             .field("task_timeout", &self.task_timeout)
             .field("startup_timeout", &self.startup_timeout)
             .field("break_on_worker_death", &self.break_on_worker_death)
+            .field("retry", &self.retry)
             .field("initializer", &self.initializer.is_some())
             .finish()
     }
@@ -227,6 +230,28 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Runs a task again when its worker dies or it runs past `task_timeout`, up to the
+    /// policy's attempts; then it fails with [`FutureError::RetriesExhausted`], which says how
+    /// many attempts and worker processes it cost. Off by default: a task that may have started
+    /// runs at most once. See [`RetryPolicy`] for what is never retried. A policy of `0`
+    /// attempts is rejected by [`build`](Self::build).
+    ///
+    /// ```
+    /// use concurrent_futures::{FutureError, ProcessPoolExecutor, RetryPolicy};
+    /// fn poison(_: ()) -> u8 { std::process::abort() }
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .retry(RetryPolicy::attempts(3))
+    ///     .build()
+    ///     .unwrap();
+    /// let err = pool.submit(poison, ()).unwrap().into_result().unwrap_err();
+    /// assert!(matches!(err, FutureError::RetriesExhausted { attempts: 3, workers_lost: 3, .. }));
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
     /// Runs `init(arg)` at the start of each worker process (Python's `initializer` and
     /// `initargs`). If it panics, the pool breaks, as in Python: pending and later futures
     /// fail with [`FutureError::BrokenExecutor`].
@@ -275,7 +300,7 @@ impl ProcessPoolBuilder {
     /// # Errors
     ///
     /// [`ProcessPoolError::InvalidArgument`] for `max_workers(0)`, `max_tasks_per_child(0)`,
-    /// or a zero `task_timeout` or `startup_timeout`;
+    /// a zero `task_timeout` or `startup_timeout`, or a retry policy of 0 attempts;
     /// [`ProcessPoolError::MissingEntryHook`] if the worker entry hook is not linked in;
     /// [`ProcessPoolError::Setup`] if the manager thread, its poller or the executable's
     /// identity cannot be had, or the initializer cannot be sent.
@@ -298,6 +323,9 @@ impl ProcessPoolBuilder {
         }
         if self.task_timeout == Some(Duration::ZERO) {
             return Err(InvalidArgument("task_timeout must be greater than 0").into());
+        }
+        if self.retry.is_some_and(|p| p.max_attempts() == 0) {
+            return Err(InvalidArgument("a retry policy needs at least 1 attempt").into());
         }
         let startup_timeout = self
             .startup_timeout
@@ -327,6 +355,7 @@ impl ProcessPoolBuilder {
                 task_timeout: self.task_timeout,
                 startup_timeout,
                 break_on_worker_death: self.break_on_worker_death,
+                retry: self.retry,
                 initializer,
                 image,
                 program: self.program.unwrap_or_else(image::executable_path),

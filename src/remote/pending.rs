@@ -13,6 +13,8 @@ pub(crate) struct PendingCall {
     /// Its future(s) already marked running: it was sent to a worker that died before starting
     /// it, and is queued again. (Like a running task, it is no longer cancellable.)
     pub(crate) marked_running: bool,
+    /// Attempts that started and ended with their worker (a death or a task timeout).
+    pub(crate) attempts_lost: u32,
 }
 
 impl PendingCall {
@@ -21,6 +23,7 @@ impl PendingCall {
             frame,
             completion,
             marked_running: false,
+            attempts_lost: 0,
         }
     }
 }
