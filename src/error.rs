@@ -308,21 +308,54 @@ pub enum MpiPoolError {
     #[error("the MPI job has only rank 0; start it with `mpirun -n N` and N >= 2")]
     NoWorkers,
     /// Only rank 0 owns the pool (this is a task running on a worker rank).
-    #[error("only rank 0 can create an MpiPoolExecutor; this is rank {0}")]
-    NotRankZero(u32),
+    #[error("only rank 0 can create an MpiPoolExecutor; this is rank {rank} on {host}")]
+    NotRankZero {
+        /// This process's rank.
+        rank: u32,
+        /// Its host.
+        host: String,
+    },
     /// Another `MpiPoolExecutor` of this process is open (not shut down): the worker ranks
     /// serve one executor at a time.
     #[error("another MpiPoolExecutor is still open; shut it down (or drop it) first")]
     Busy,
     /// A worker rank runs a different executable image (or protocol) than rank 0 and refused
     /// to resolve any function.
-    #[error("MPI rank {rank} refused the handshake: {reason}")]
+    #[error("MPI rank {rank} on {host} refused the handshake: {reason}")]
     ImageMismatch {
         /// The refusing rank.
         rank: u32,
+        /// Its host.
+        host: String,
         /// Its explanation (both image identities).
         reason: String,
     },
+    /// Rank 0 heard nothing from a worker rank for the liveness timeout, not even an answer to
+    /// its pings (which a rank answers while it runs a task): its host vanished from the
+    /// network, or its process froze. The job cannot end cleanly (`MPI_Finalize` would wait
+    /// for that rank forever), so rank 0 aborts it (`MPI_Abort`, error code 69) as soon as
+    /// `main` ends. The lost rank's tasks and the queued ones fail with a [`BrokenExecutor`]
+    /// carrying this message, and every executor built afterwards is refused with this error.
+    #[error(
+        "MPI rank {rank} on {host} stopped answering: nothing heard from it for {silent_for:.1?} \
+         (liveness timeout {timeout:?}); the MPI pool is not usable anymore, and rank 0 aborts \
+         the job when it exits"
+    )]
+    RankLost {
+        /// The lost rank.
+        rank: u32,
+        /// Its host.
+        host: String,
+        /// How long it had been silent when rank 0 gave up on it.
+        silent_for: Duration,
+        /// The liveness timeout in force.
+        timeout: Duration,
+    },
+    /// An option out of range: a liveness timeout under 100 ms, from
+    /// [`MpiPoolBuilder::liveness_timeout`](crate::MpiPoolBuilder::liveness_timeout) or the
+    /// `CONCURRENT_FUTURES_MPI_LIVENESS_TIMEOUT` environment variable.
+    #[error(transparent)]
+    InvalidArgument(#[from] InvalidArgument),
     /// The worker entry hook did not run in this executable (see
     /// [`ProcessPoolError::MissingEntryHook`]).
     #[error("the concurrent-futures entry hook did not run in this executable")]

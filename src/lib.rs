@@ -121,8 +121,12 @@
 //! `mpirun -n N ./app`: rank 0 runs `main`, the same entry hook makes ranks 1..N-1 serve tasks
 //! before `main` (no line needed), every rank proves it runs rank 0's executable, and rank 0
 //! releases them when it exits. A panic is that future's error; a rank that dies makes `mpirun`
-//! end the whole job (no fault tolerance), so nothing hangs. The README's "Across machines"
-//! section has the commands, the failure messages and the figures.
+//! end the whole job (no fault tolerance), so nothing hangs. A rank that stops answering (its
+//! host vanished from the network, its process froze) is found by rank 0 within a liveness
+//! timeout (10 s by default; ranks answer pings while their tasks run): its tasks fail with an
+//! error naming the rank and its host, and rank 0 aborts the job when `main` ends. Every error
+//! that names a rank names its host. The README's "Across machines" section has the commands,
+//! the failure messages and the figures.
 //!
 //! # Beyond Python: `.await`, scoped tasks, `map_unordered`
 //!

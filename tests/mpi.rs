@@ -2,14 +2,22 @@
 //!
 //! Run by `cargo test --features mpi --test mpi`: started outside MPI, this binary launches
 //! itself under `mpirun` and checks the job's outcome, then launches the death scenarios and
-//! checks that the job ends (non-zero, with Open MPI's message) instead of hanging. Under
-//! `mpirun`, rank 0 runs the checks named on the command line; ranks 1 and 2 never reach
-//! `main` (the crate's entry hook makes them serve tasks).
+//! checks that the job ends (non-zero, with Open MPI's message) instead of hanging, and the
+//! frozen-rank scenario: a rank stopped by `SIGSTOP` is declared lost within the liveness
+//! timeout, its task fails naming rank and host, a longer task on the other rank finishes,
+//! and rank 0 ends the job with error code 69. Under `mpirun`, rank 0 runs the checks named on
+//! the command line; ranks 1 and 2 never reach `main` (the crate's entry hook makes them serve
+//! tasks).
 //!
 //! ```text
 //! OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
 //!   mpirun --oversubscribe -n 3 target/debug/deps/mpi-<hash> checks
 //! ```
+//!
+//! Two more modes run across hosts, under `.ci/mpi-multihost.sh` (three network-namespace
+//! hosts, one rank each): `hosts H0 H1 H2` (every check above, plus each rank's host, named in
+//! errors) and `lost-host H2` (a long task on each rank; the script cuts host H2's link once
+//! the tasks run; the task there must fail naming H2, the other one must finish).
 
 use concurrent_futures::{
     as_completed, wait, Executor, FutureError, MapOptions, MpiPoolError, MpiPoolExecutor,
@@ -18,6 +26,7 @@ use concurrent_futures::{
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const RANKS: u32 = 3;
@@ -70,6 +79,45 @@ fn set_greeting(greeting: String) {
 
 fn greeting(_: ()) -> String {
     std::env::var("CF_MPI_GREETING").unwrap_or_default()
+}
+
+/// This machine's host name.
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`; gethostname writes at most that much.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(rc, 0, "gethostname failed");
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
+}
+
+/// `default` rounds times `CF_TEST_STRESS` (a multiplier, 1 if unset), as in `tests/common`.
+fn stress_rounds(default: usize) -> usize {
+    let stress = std::env::var("CF_TEST_STRESS").ok();
+    default * stress.and_then(|v| v.parse().ok()).unwrap_or(1)
+}
+
+/// Each rank's host when the job spans hosts (mode `hosts`); else every rank runs here.
+static HOSTS: OnceLock<Vec<String>> = OnceLock::new();
+
+fn host_of_rank(rank: u32) -> String {
+    HOSTS
+        .get()
+        .map_or_else(host_name, |hosts| hosts[rank as usize].clone())
+}
+
+/// Naps, then says where it ran.
+fn nap_where(ms: u64) -> (u32, String) {
+    std::thread::sleep(Duration::from_millis(ms));
+    (rank_of(()), host_name())
+}
+
+/// Stops this rank's whole process (its communication thread too): a frozen rank.
+fn freeze_rank(_: ()) {
+    // SAFETY: raise has no preconditions; SIGSTOP stops the process until SIGCONT or SIGKILL.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
 }
 
 fn failing_init(_: ()) {
@@ -254,14 +302,50 @@ fn checks() {
                 .build()
                 .unwrap_err();
             match &err {
-                MpiPoolError::ImageMismatch { rank, reason } => {
+                MpiPoolError::ImageMismatch { rank, host, reason } => {
                     assert!((1..RANKS).contains(rank), "{err}");
+                    assert_eq!(host, &host_of_rank(*rank), "{err}");
                     assert!(reason.contains("different executable image"), "{err}");
                 }
                 other => panic!("{other:?}"),
             }
             let pool = MpiPoolExecutor::new().unwrap();
             assert_eq!(pool.submit(square, 4).unwrap().result(None), Ok(&16));
+        },
+    );
+
+    check(
+        "tasks longer than the liveness timeout, and idle ranks, are not lost",
+        || {
+            let err = MpiPoolExecutor::builder()
+                .liveness_timeout(Duration::from_millis(50))
+                .build()
+                .unwrap_err();
+            assert!(matches!(err, MpiPoolError::InvalidArgument(_)), "{err}");
+            let forever = MpiPoolExecutor::builder()
+                .liveness_timeout(Duration::MAX)
+                .build()
+                .unwrap();
+            assert_eq!(forever.submit(square, 7).unwrap().result(None), Ok(&49));
+            drop(forever);
+            let timeout = Duration::from_millis(300);
+            let pool = MpiPoolExecutor::builder()
+                .liveness_timeout(timeout)
+                .build()
+                .unwrap();
+            // Each round, both ranks run a task of 2.5 timeouts and answer ~7 pings meanwhile;
+            // a race that lost a ping 30% of the time would fail 13 rounds with >99% odds.
+            let nap = (timeout * 5 / 2).as_millis() as u64;
+            for round in 0..stress_rounds(13) {
+                let ranks: BTreeSet<u32> = pool
+                    .map(|ms: u64| nap_where(ms).0, [nap, nap])
+                    .map(|r| r.unwrap_or_else(|e| panic!("round {round}: {e}")))
+                    .collect();
+                assert_eq!(ranks, (1..RANKS).collect(), "round {round}: {ranks:?}");
+            }
+            // Idle for three timeouts: pinged, answering.
+            std::thread::sleep(timeout * 3);
+            assert_eq!(pool.submit(square, 6).unwrap().result(None), Ok(&36));
         },
     );
 
@@ -293,6 +377,107 @@ fn checks() {
     });
 }
 
+/// Across hosts: each rank's host is the expected one (and, in `checks`, errors name it).
+fn hosts(expected: &[String]) {
+    assert_eq!(expected.len(), RANKS as usize, "give one host per rank");
+    assert_eq!(host_name(), expected[0], "rank 0 runs on the first host");
+    let pool = MpiPoolExecutor::new().unwrap();
+    let seen: BTreeSet<(u32, String)> = pool
+        .map(nap_where, [100, 100, 100, 100])
+        .map(Result::unwrap)
+        .collect();
+    let want: BTreeSet<(u32, String)> = (1..RANKS)
+        .map(|r| (r, expected[r as usize].clone()))
+        .collect();
+    assert_eq!(seen, want);
+    drop(pool);
+    println!("ok ranks 1..{} run on {:?}", RANKS - 1, &expected[1..]);
+    // The image-refusal check among `checks` then expects these hosts in its error.
+    HOSTS.set(expected.to_vec()).unwrap();
+}
+
+/// Across hosts: a long task on each rank; the script cuts `lost`'s link once they run. The
+/// task there fails naming rank and host within the liveness timeout; the other one finishes.
+fn lost_host(lost: &str) {
+    const NAP_MS: u64 = 12_000;
+    let pool = MpiPoolExecutor::new().unwrap();
+    // One task per rank: each has nothing in flight when its task is dispatched.
+    let futures: Vec<_> = (0..2)
+        .map(|_| pool.submit(nap_where, NAP_MS).unwrap())
+        .collect();
+    while !futures.iter().all(|f| f.running()) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let start = Instant::now();
+    println!("lost-host: tasks running, cut {lost} now");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let mut failed = Vec::new();
+    for f in as_completed(futures, None) {
+        let f = f.unwrap();
+        match f.result(None) {
+            Ok((rank, host)) => {
+                println!("lost-host: rank {rank} on {host} finished its {NAP_MS} ms task");
+                assert_ne!(host, lost);
+            }
+            Err(e) => {
+                println!("lost-host: failed after {:.1?}: {e}", start.elapsed());
+                failed.push(e.clone());
+            }
+        }
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let message = failed[0].to_string();
+    assert!(
+        matches!(failed[0], FutureError::BrokenExecutor(_)),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(" on {lost} stopped answering")),
+        "{message}"
+    );
+    match pool.submit(square, 1) {
+        Err(SubmitError::Broken(b)) => assert!(b.message().contains(lost), "{b}"),
+        other => panic!("{other:?}"),
+    }
+    println!("lost-host: rank 0 returns from main; the job is to end with error code 69");
+}
+
+/// A task freezes its rank (SIGSTOP); rank 0 must declare it lost, fail its task naming rank
+/// and host, let a longer task on the other rank finish, and end the job with code 69.
+fn freeze() {
+    let timeout = Duration::from_secs(1);
+    let pool = MpiPoolExecutor::builder()
+        .liveness_timeout(timeout)
+        .build()
+        .unwrap();
+    let frozen = pool.submit(freeze_rank, ()).unwrap();
+    let long = pool.submit(nap_where, 2500).unwrap();
+    let start = Instant::now();
+    let err = frozen.result(None).unwrap_err();
+    let took = start.elapsed();
+    println!("freeze: the frozen rank's task failed after {took:.1?}: {err}");
+    let message = err.to_string();
+    assert!(matches!(err, FutureError::BrokenExecutor(_)), "{message}");
+    let (rank, host) = long.result(None).unwrap().clone();
+    let lost = 3 - rank; // the other worker rank
+    let names = format!(
+        "MPI rank {lost} on {} stopped answering",
+        host_of_rank(lost)
+    );
+    assert!(message.contains(&names), "{message}\nshould say: {names}");
+    assert!(took >= timeout / 2 && took < timeout * 5, "{took:?}");
+    println!("freeze: rank {rank} on {host} finished its 2.5 s task");
+    match MpiPoolExecutor::new() {
+        Err(MpiPoolError::RankLost {
+            rank: r, host: h, ..
+        }) => {
+            assert_eq!((r, h), (lost, host_of_rank(lost)))
+        }
+        other => panic!("a new executor after a loss: {other:?}"),
+    }
+    println!("freeze: rank 0 returns from main; the job is to end with error code 69");
+}
+
 /// A task kills its rank; `mpirun` must end the job.
 fn die(how: &str) {
     let pool = MpiPoolExecutor::new().unwrap();
@@ -311,6 +496,7 @@ fn die(how: &str) {
 
 struct Job {
     success: bool,
+    code: Option<i32>,
     output: String,
     took: Duration,
 }
@@ -352,6 +538,7 @@ fn mpirun(mode: &str) -> Job {
     output.push_str(&reader.join().unwrap());
     Job {
         success: status.success(),
+        code: status.code(),
         output,
         took: start.elapsed(),
     }
@@ -387,17 +574,56 @@ fn launch() -> ExitCode {
         }
         println!("  what mpirun printed last:\n{tail}");
     }
-    println!("{PASSED} (and a dying rank ends the job)");
+    let job = mpirun("freeze");
+    println!(
+        "freeze: the job ended in {:.1?} with {:?}",
+        job.took, job.code
+    );
+    // Rank 0's own lines, then the crate's: the loss when found, the abort at exit.
+    let rank0: Vec<&str> = job
+        .output
+        .lines()
+        .filter(|l| l.starts_with("freeze:"))
+        .collect();
+    let crate_lines: Vec<&str> = job
+        .output
+        .lines()
+        .filter(|l| l.starts_with("concurrent-futures:"))
+        .collect();
+    let said = |what: &str| crate_lines.iter().any(|l| l.contains(what));
+    if job.code != Some(69)
+        || rank0.len() != 3
+        || !said("stopped answering")
+        || !said("aborts the MPI job (error code 69)")
+    {
+        eprintln!(
+            "freeze: expected rank 0's three lines, the loss and the abort (code 69):\n{}",
+            job.output
+        );
+        return ExitCode::FAILURE;
+    }
+    for line in rank0.iter().chain(&crate_lines) {
+        println!("  {line}");
+    }
+    println!("{PASSED} (and a dying rank ends the job, a frozen one is found)");
     ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
-    let mode = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().cloned().unwrap_or_default();
     match MpiPoolExecutor::rank() {
         None => launch(),
         Some(0) => {
             match mode.as_str() {
                 "die-abort" | "die-exit" => die(&mode),
+                "freeze" => freeze(),
+                "hosts" => {
+                    hosts(&args[1..]);
+                    checks();
+                    println!("{PASSED}");
+                }
+                "lost-host" => lost_host(args.get(1).expect("lost-host HOST")),
                 _ => {
                     checks();
                     println!("{PASSED}");

@@ -7,13 +7,24 @@
 //! through a condition variable (at most one notification per sleep). It sends each rank a
 //! batch of `Task` frames as one non-blocking message (`MPI_Isend`, so a large task can never
 //! deadlock against a large result coming the other way), keeps about 1 ms of estimated work
-//! queued per rank (long tasks: one, plus one waiting while there is a backlog), and polls for results with `MPI_Improbe`. With nothing in flight it
-//! sleeps on the condition variable (no CPU); with tasks in flight it backs off from a short
-//! spin to sleeps doubling from 1 µs to 250 µs (500 µs once no result came for 100 ms), waking
-//! at once for new work. (Open MPI's
-//! blocking receive would spin a core for the whole wait instead.)
+//! queued per rank (long tasks: one, plus one waiting while there is a backlog), and polls for
+//! results with `MPI_Improbe`. With nothing in flight it sleeps on the condition variable (no
+//! CPU) until work comes or a rank is due a ping; with tasks in flight it backs off from a
+//! short spin to sleeps doubling from 1 µs to 250 µs (500 µs once no result came for 100 ms),
+//! waking at once for new work. (Open MPI's blocking receive would spin a core for the whole
+//! wait instead.)
+//!
+//! Liveness (see `liveness`): every message from a rank proves it alive; the thread pings a
+//! silent rank and declares it lost after the liveness timeout. A lost rank's tasks and the
+//! executor's queue fail with a [`BrokenExecutor`] that names the rank and its host, tasks
+//! running on the other ranks finish, later executors are refused with
+//! [`MpiPoolError::RankLost`], and at exit rank 0 aborts the job (`MPI_Abort`) without waiting
+//! for anything, since `MPI_Finalize` would wait for the lost rank forever. A clean exit waits
+//! for every rank's `Bye` under the same watch. Between executors the thread still pings,
+//! sleeping until the next ping is due.
 
 use super::backoff::{precise_sleeps, Backoff};
+use super::liveness::{self, host_name, Control, Pulse, Verdict, CONTROL_TAG};
 use super::TAG;
 use crate::error::{BrokenExecutor, FutureError, MpiPoolError};
 use crate::remote::frame::{self, split_frames, FromWorker, ToWorker};
@@ -35,6 +46,10 @@ const BUSY_CAP: Duration = Duration::from_micros(250);
 const AHEAD: Duration = Duration::from_millis(1);
 /// The most tasks sent ahead to one rank.
 const MAX_DEPTH: usize = 64;
+
+/// The `MPI_Abort` error code when rank 0 ends a job that lost a rank (`EX_UNAVAILABLE`);
+/// `mpirun` exits with it.
+pub(crate) const LOST_RANK_EXIT: i32 = 69;
 
 /// Rank 0's MPI runtime: started by the first `MpiPoolExecutor`, or at exit.
 pub(crate) struct Runtime {
@@ -120,18 +135,34 @@ fn comm_main(started: crossbeam_channel::Sender<Result<&'static Runtime, MpiPool
         current: Mutex::new(None),
     }));
     let _ = started.send(Ok(rt));
+    let now = Instant::now();
+    let default_liveness = liveness::runtime_timeout();
     let mut comm = Comm {
         rt,
         world,
-        ranks: (0..size - 1).map(|_| Rank::default()).collect(),
+        ranks: (0..size - 1).map(|_| Rank::new(now)).collect(),
         session: None,
         handshake: None,
         in_flight: 0,
         sends: Vec::new(),
         next_id: 1,
         exiting: false,
+        default_liveness,
+        next_check: now,
+        lost: None,
+        stray_replies: 0,
     };
     comm.run();
+    if let Some(lost) = comm.lost.take() {
+        // MPI_Finalize would wait for the lost rank forever.
+        eprintln!(
+            "concurrent-futures: rank 0 on {} aborts the MPI job (error code {LOST_RANK_EXIT}): \
+             {lost}",
+            host_name()
+        );
+        let _ = std::io::Write::flush(&mut std::io::stderr());
+        comm.world.abort(LOST_RANK_EXIT);
+    }
     drop(comm);
     drop(universe); // MPI_Finalize, on the thread that initialized MPI.
 }
@@ -158,8 +189,12 @@ pub(crate) fn release_workers_at_exit() {
 impl Runtime {
     /// Opens an executor: waits until the previous one has finished and every rank answered
     /// this one's `Hello`.
-    pub(crate) fn open(&'static self, hello: Vec<u8>) -> Result<Arc<MpiSession>, MpiPoolError> {
-        let shared = Arc::new(MpiSession::new(self));
+    pub(crate) fn open(
+        &'static self,
+        hello: Vec<u8>,
+        liveness: Duration,
+    ) -> Result<Arc<MpiSession>, MpiPoolError> {
+        let shared = Arc::new(MpiSession::new(self, liveness));
         {
             let mut current = self.current.lock();
             if let Some(open) = current.as_ref() {
@@ -200,15 +235,18 @@ impl Runtime {
 /// iterators and the communication thread.
 pub(crate) struct MpiSession {
     rt: &'static Runtime,
+    /// Its liveness timeout, in force from its handshake to the end of its last task.
+    liveness: Duration,
     state: Mutex<Intake>,
     finished: Mutex<bool>,
     finished_cond: Condvar,
 }
 
 impl MpiSession {
-    fn new(rt: &'static Runtime) -> Self {
+    fn new(rt: &'static Runtime, liveness: Duration) -> Self {
         MpiSession {
             rt,
+            liveness,
             state: Mutex::new(Intake::default()),
             finished: Mutex::new(false),
             finished_cond: Condvar::new(),
@@ -255,6 +293,12 @@ impl MpiSession {
         self.finished_cond.notify_all();
     }
 
+    /// Ends an executor that never opened: it takes nothing and has nothing to wait for.
+    fn close(&self) {
+        self.state.lock().shutdown = true;
+        self.finish();
+    }
+
     fn fail_queue(&self, broken: &BrokenExecutor) {
         let queued = self.state.lock().break_with(broken);
         fail_all(queued, broken);
@@ -272,7 +316,6 @@ impl Outbox for MpiSession {
 }
 
 /// One worker rank as the communication thread sees it.
-#[derive(Default)]
 struct Rank {
     /// Frames waiting to go out as the next message.
     out: Vec<u8>,
@@ -281,9 +324,33 @@ struct Rank {
     front_since: Option<Instant>,
     /// Moving average of its task durations; `None` until a result came back.
     avg_task: Option<Duration>,
+    /// Its host, from its first message.
+    host: Option<String>,
+    pulse: Pulse,
+    /// Declared lost: it gets no more work, and what it still says is ignored.
+    lost: bool,
+    /// It said `Bye` (at exit).
+    left: bool,
 }
 
 impl Rank {
+    fn new(now: Instant) -> Self {
+        Rank {
+            out: Vec::new(),
+            in_flight: VecDeque::new(),
+            front_since: None,
+            avg_task: None,
+            host: None,
+            pulse: Pulse::new(now),
+            lost: false,
+            left: false,
+        }
+    }
+
+    fn host(&self) -> &str {
+        self.host.as_deref().unwrap_or("an unknown host")
+    }
+
     /// Tasks this rank may hold (running + queued). Long tasks go one at a time unless more
     /// tasks wait than there are ranks (a `backlog`): then one more waits at each rank, which
     /// hides the MPI hand-off between two tasks (measured ~1 ms here) without making a task
@@ -300,6 +367,9 @@ impl Rank {
     }
 
     fn free(&self, backlog: bool) -> usize {
+        if self.lost {
+            return 0;
+        }
         self.depth(backlog).saturating_sub(self.in_flight.len())
     }
 }
@@ -307,13 +377,16 @@ impl Rank {
 /// The replies still expected for an executor's `Hello`.
 struct Handshake {
     opening: Opening,
-    waiting: usize,
+    /// Index `i`: rank `i + 1` answered.
+    answered: Vec<bool>,
     refused: Option<MpiPoolError>,
     init_failed: Option<String>,
 }
 
 /// An `MPI_Isend` in progress and the buffer it reads from.
 struct PendingSend {
+    /// The destination's index in `Comm::ranks`.
+    to: usize,
     request: mpi::ffi::MPI_Request,
     /// Never read here: MPI reads it until the request completes.
     _buffer: Vec<u8>,
@@ -330,6 +403,14 @@ struct Comm {
     sends: Vec<PendingSend>,
     next_id: u64,
     exiting: bool,
+    /// The liveness timeout between executors.
+    default_liveness: Duration,
+    /// When the liveness of the ranks is next due a look.
+    next_check: Instant,
+    /// The first rank lost, as the error later executors get.
+    lost: Option<MpiPoolError>,
+    /// Replies still to come for a handshake abandoned because a rank was lost.
+    stray_replies: usize,
 }
 
 impl Comm {
@@ -343,7 +424,13 @@ impl Comm {
             progressed |= self.send_batches();
             self.test_sends();
             progressed |= self.receive();
+            self.check_liveness();
             self.end_session_if_done();
+            if exit && self.lost.is_some() {
+                // No clean end is left, and after `main` nobody waits for the other ranks'
+                // running tasks: abort now (see `comm_main`).
+                return;
+            }
             if exit && self.session.is_none() && self.handshake.is_none() {
                 self.release_ranks();
                 return;
@@ -352,14 +439,17 @@ impl Comm {
                 backoff.reset();
                 continue;
             }
-            let idle = self.in_flight == 0 && self.handshake.is_none() && self.sends.is_empty();
+            // Sends to a lost rank may never complete; they keep nothing awake.
+            let sending = self.sends.iter().any(|send| !self.ranks[send.to].lost);
+            let idle = self.in_flight == 0 && self.handshake.is_none() && !sending;
             let mut inbox = self.rt.inbox.lock();
             // ORDERING: pairs with the swap in `Runtime::wake`, under the same lock.
             if self.rt.wake_pending.load(Ordering::Acquire) {
                 continue;
             }
             if idle {
-                self.rt.cond.wait(&mut inbox);
+                // Asleep until work comes or a rank is due a ping.
+                self.rt.cond.wait_until(&mut inbox, self.next_check);
             } else {
                 let wait = backoff.next();
                 if !wait.is_zero() {
@@ -396,17 +486,95 @@ impl Comm {
             }
         }
         if let Some(opening) = opening {
+            if let Some(lost) = &self.lost {
+                opening.shared.close();
+                let _ = opening.reply.send(Err(lost.clone()));
+                // The next opening, if any, is refused on the next round.
+                self.rt.wake();
+                return exit;
+            }
             for rank in &mut self.ranks {
                 rank.out.extend_from_slice(&opening.hello);
             }
             self.handshake = Some(Handshake {
                 opening,
-                waiting: self.ranks.len(),
+                answered: vec![false; self.ranks.len()],
                 refused: None,
                 init_failed: None,
             });
+            // Its liveness timeout is in force from now.
+            self.next_check = Instant::now();
         }
         exit
+    }
+
+    /// The liveness timeout in force: the open (or opening) executor's, else the runtime's.
+    fn liveness(&self) -> Duration {
+        self.session
+            .as_ref()
+            .or(self.handshake.as_ref().map(|h| &h.opening.shared))
+            .map_or(self.default_liveness, |s| s.liveness)
+    }
+
+    /// Pings the ranks that are due a ping and declares lost those that missed the timeout.
+    fn check_liveness(&mut self) {
+        let now = Instant::now();
+        if now < self.next_check {
+            return;
+        }
+        let timeout = self.liveness();
+        let mut next = now + timeout;
+        for index in 0..self.ranks.len() {
+            let rank = &mut self.ranks[index];
+            if rank.lost || rank.left {
+                continue;
+            }
+            match rank.pulse.check(now, timeout) {
+                Verdict::Alive { next: due } => next = next.min(due),
+                Verdict::Ping { next: due } => {
+                    next = next.min(due);
+                    self.isend(index, CONTROL_TAG, Control::Ping.encode());
+                }
+                Verdict::Lost { silent } => self.lose(index, silent, timeout),
+            }
+        }
+        self.next_check = next;
+    }
+
+    /// A rank missed the liveness timeout: its tasks and the executor's queue fail, an opening
+    /// executor is refused, and the job is to be aborted at exit.
+    fn lose(&mut self, index: usize, silent: Duration, timeout: Duration) {
+        let rank = &mut self.ranks[index];
+        rank.lost = true;
+        rank.out.clear();
+        rank.front_since = None;
+        let error = MpiPoolError::RankLost {
+            rank: index as u32 + 1,
+            host: rank.host().to_owned(),
+            silent_for: silent,
+            timeout,
+        };
+        eprintln!("concurrent-futures: {error}");
+        let failed: Vec<PendingCall> = rank.in_flight.drain(..).map(|(_, work)| work).collect();
+        self.in_flight -= failed.len();
+        let broken = BrokenExecutor::new(error.to_string());
+        fail_all(failed, &broken);
+        if let Some(session) = &self.session {
+            session.fail_queue(&broken);
+        }
+        if let Some(h) = self.handshake.take() {
+            // The other ranks' replies to this abandoned handshake still come.
+            let ranks = &self.ranks;
+            self.stray_replies += h
+                .answered
+                .iter()
+                .zip(ranks)
+                .filter(|(answered, rank)| !**answered && !rank.lost)
+                .count();
+            h.opening.shared.close();
+            let _ = h.opening.reply.send(Err(error.clone()));
+        }
+        self.lost.get_or_insert(error);
     }
 
     /// Moves queued tasks to ranks with room; `true` if any moved.
@@ -461,13 +629,14 @@ impl Comm {
                 continue;
             }
             let buffer = std::mem::take(&mut self.ranks[i].out);
-            self.isend(i as i32 + 1, buffer);
+            self.isend(i, TAG, buffer);
             sent = true;
         }
         sent
     }
 
-    fn isend(&mut self, rank: i32, buffer: Vec<u8>) {
+    /// Starts sending `buffer` to the rank at `index` (rank `index + 1`).
+    fn isend(&mut self, index: usize, tag: mpi::Tag, buffer: Vec<u8>) {
         let mut request = std::mem::MaybeUninit::<mpi::ffi::MPI_Request>::uninit();
         let count = i32::try_from(buffer.len()).expect("frames are at most 1 GiB");
         // SAFETY: the buffer is a live allocation of `count` bytes described as MPI_UINT8_T;
@@ -480,8 +649,8 @@ impl Comm {
                 buffer.as_ptr().cast(),
                 count,
                 u8::equivalent_datatype().as_raw(),
-                rank,
-                TAG,
+                index as i32 + 1,
+                tag,
                 self.world.as_raw(),
                 request.as_mut_ptr(),
             );
@@ -489,6 +658,7 @@ impl Comm {
         // SAFETY: MPI_Isend initialized the request (errors abort: MPI_ERRORS_ARE_FATAL).
         let request = unsafe { request.assume_init() };
         self.sends.push(PendingSend {
+            to: index,
             request,
             _buffer: buffer,
         });
@@ -512,29 +682,57 @@ impl Comm {
     /// Takes every message that has arrived; `true` if there was one.
     fn receive(&mut self) -> bool {
         let mut any = false;
-        while let Some(probed) = self
-            .world
-            .any_process()
-            .immediate_matched_probe_with_tag(TAG)
-        {
+        // Any tag: a rank's host announcement is matched before its handshake reply (MPI keeps
+        // the order of two messages from one sender that match the same receive).
+        while let Some(probed) = self.world.any_process().immediate_matched_probe() {
             any = true;
             let (bytes, status) = probed.matched_receive_vec::<u8>();
             let source = status.source_rank();
-            if let Err(e) = self.handle(source, &bytes) {
+            let Some(index) = usize::try_from(source - 1)
+                .ok()
+                .filter(|&i| i < self.ranks.len())
+            else {
                 self.break_session(format!(
-                    "MPI rank {source} sent an invalid message ({e}); the MPI pool is not usable \
-                     anymore"
+                    "a message came from MPI rank {source}, which is not a worker rank; the MPI \
+                     pool is not usable anymore"
                 ));
+                continue;
+            };
+            if self.ranks[index].lost {
+                // Its tasks have failed already; what it says now is ignored.
+                continue;
+            }
+            self.ranks[index].pulse.heard(Instant::now());
+            let outcome = if status.tag() == CONTROL_TAG {
+                self.control(index, &bytes)
+            } else {
+                self.handle(index, &bytes)
+            };
+            if let Err(e) = outcome {
+                let host = self.ranks[index].host();
+                let message = format!(
+                    "MPI rank {source} on {host} sent an invalid message ({e}); the MPI pool is \
+                     not usable anymore"
+                );
+                self.break_session(message);
             }
         }
         any
     }
 
-    fn handle(&mut self, source: i32, bytes: &[u8]) -> Result<(), String> {
-        let index = usize::try_from(source - 1)
-            .ok()
-            .filter(|&i| i < self.ranks.len())
-            .ok_or_else(|| format!("message from unexpected rank {source}"))?;
+    /// A liveness message from the rank at `index`.
+    fn control(&mut self, index: usize, bytes: &[u8]) -> Result<(), String> {
+        match Control::decode(bytes)? {
+            Control::Host(name) => self.ranks[index].host = Some(name.to_owned()),
+            Control::Pong => {}
+            Control::Bye => self.ranks[index].left = true,
+            Control::Ping => return Err("a ping, which only rank 0 sends".into()),
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, index: usize, bytes: &[u8]) -> Result<(), String> {
+        let source = index as i32 + 1;
         let mut results = 0u32;
         for body in split_frames(bytes) {
             let body = body.map_err(|e| e.to_string())?;
@@ -543,12 +741,15 @@ impl Comm {
                 FromWorker::Refused(reason) => {
                     let refused = MpiPoolError::ImageMismatch {
                         rank: source as u32,
+                        host: self.ranks[index].host().to_owned(),
                         reason: reason.to_owned(),
                     };
                     self.answered(source, Some(refused), None)?;
                 }
                 FromWorker::InitFailed(message) => {
-                    self.answered(source, None, Some(message.to_owned()))?;
+                    let host = self.ranks[index].host();
+                    let message = format!("on MPI rank {source} on {host}: {message}");
+                    self.answered(source, None, Some(message))?;
                 }
                 // Ranks send no start notices: a rank that dies ends the whole job, so rank 0
                 // never has to know which task it ran.
@@ -600,29 +801,34 @@ impl Comm {
         init_failed: Option<String>,
     ) -> Result<(), String> {
         let Some(h) = self.handshake.as_mut() else {
-            return Err(format!(
-                "handshake reply from rank {source} outside a handshake"
-            ));
+            if self.stray_replies > 0 {
+                // A reply to a handshake abandoned when a rank was lost.
+                self.stray_replies -= 1;
+                return Ok(());
+            }
+            return Err("a handshake reply outside a handshake".into());
         };
-        h.waiting -= 1;
+        let index = source as usize - 1;
+        if std::mem::replace(&mut h.answered[index], true) {
+            return Err("a second handshake reply".into());
+        }
         if h.refused.is_none() {
             h.refused = refused;
         }
         if h.init_failed.is_none() {
             h.init_failed = init_failed;
         }
-        if h.waiting > 0 {
+        if h.answered.iter().any(|answered| !answered) {
             return Ok(());
         }
         let h = self.handshake.take().expect("checked above");
         let shared = h.opening.shared;
         if let Some(refused) = h.refused {
-            shared.state.lock().shutdown = true;
-            shared.finish();
+            shared.close();
             let _ = h.opening.reply.send(Err(refused));
         } else if let Some(message) = h.init_failed {
             shared.fail_queue(&BrokenExecutor::new(format!(
-                "A process initializer failed, the MPI pool is not usable anymore: {message}"
+                "A process initializer failed {message}; the MPI pool is not usable anymore"
             )));
             shared.finish();
             let _ = h.opening.reply.send(Ok(()));
@@ -650,6 +856,8 @@ impl Comm {
         if done {
             session.finish();
             self.session = None;
+            // The runtime's liveness timeout is in force again.
+            self.next_check = Instant::now();
         }
     }
 
@@ -665,16 +873,28 @@ impl Comm {
         self.in_flight = 0;
     }
 
-    /// Tells every rank to exit, and waits until the messages are out.
+    /// Tells every rank to exit and waits until each said `Bye`, on its way to `MPI_Finalize`
+    /// (which waits for every rank, so a rank lost now must be found first: then `lost` is set
+    /// and the caller aborts instead).
     fn release_ranks(&mut self) {
         let mut exit = Vec::new();
         ToWorker::Exit.encode(&mut exit);
-        for rank in 1..=self.ranks.len() {
-            self.isend(rank as i32, exit.clone());
+        for index in 0..self.ranks.len() {
+            self.isend(index, TAG, exit.clone());
         }
         let mut backoff = Backoff::new(BUSY_CAP);
-        while !self.sends.is_empty() {
+        loop {
             self.test_sends();
+            if self.receive() {
+                backoff.reset();
+            }
+            self.check_liveness();
+            if self.lost.is_some() {
+                return;
+            }
+            if self.sends.is_empty() && self.ranks.iter().all(|r| r.left) {
+                return;
+            }
             let wait = backoff.next();
             if !wait.is_zero() {
                 std::thread::sleep(wait);

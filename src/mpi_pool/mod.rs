@@ -2,8 +2,10 @@
 //! carried by MPI messages between the ranks of one `mpirun` job instead of a local socket.
 //!
 //! - `rank`: the entry hook's MPI half (what a rank does before `main`).
-//! - `serve`: ranks 1..N-1, the worker loop (before `main`).
+//! - `serve`: ranks 1..N-1, the worker loop (before `main`): tasks on the main thread, MPI on a
+//!   communication thread that answers rank 0's pings while a task runs.
 //! - `comm`: rank 0, the communication thread and each executor's session state.
+//! - `liveness`: the ping protocol and the verdict that a rank is lost; host names.
 //! - `backoff`: the idle back-off of every MPI loop.
 //!
 //! The calls, frames and function naming are the shared `remote` layer's; this folder holds
@@ -11,6 +13,7 @@
 
 mod backoff;
 mod comm;
+mod liveness;
 mod rank;
 mod serve;
 
@@ -29,6 +32,7 @@ use crate::remote::outbox;
 use crate::remote::role;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The MPI tag of every message between rank 0 and the worker ranks.
 const TAG: mpi::Tag = 0x4346;
@@ -53,11 +57,24 @@ const TAG: mpi::Tag = 0x4346;
 ///   MPI: `mpirun` notices, kills every rank including rank 0, and exits non-zero with a
 ///   message naming the rank and the signal or exit status. Rank 0 never hangs on a dead
 ///   rank, but its futures are not failed one by one either: the whole job ends.
+/// - **Lost ranks**: a rank whose host vanishes from the network (no reset, so MPI itself
+///   notices nothing) or whose process freezes is found by rank 0 within the liveness timeout
+///   ([`MpiPoolBuilder::liveness_timeout`], 10 s by default). Each rank answers rank 0's pings
+///   from a thread that never runs tasks, so a task of any length is never taken for a lost
+///   rank. Rank 0 then prints which rank and host it lost, fails that rank's tasks and the
+///   queued ones with [`FutureError::BrokenExecutor`] naming both (tasks running on the other
+///   ranks finish), refuses new work and new executors ([`MpiPoolError::RankLost`]), and
+///   when `main` ends it aborts the job at once (`MPI_Abort`, error code 69), since
+///   `MPI_Finalize` would wait for the lost rank forever. `mpirun` then ends every process it
+///   can reach; Open MPI 4.1's `mpirun` itself returns only once TCP gives up on the lost
+///   host's daemon (about 16 minutes with Linux's default `net.ipv4.tcp_retries2 = 15`).
+///   Every error that names a rank also names its host.
 /// - **One at a time**: the worker ranks serve one executor at a time; building a second while
 ///   the first is open is [`MpiPoolError::Busy`] (a shut-down one may still be finishing: the
 ///   new one waits for it). Done-callbacks run on rank 0's communication thread.
-/// - **At exit** rank 0 lets running tasks finish, tells the ranks to exit and finalizes MPI,
-///   so the job ends cleanly when `main` returns or calls `process::exit`.
+/// - **At exit** rank 0 lets running tasks finish, tells the ranks to exit, waits until each
+///   said goodbye (a rank lost meanwhile is found within the liveness timeout) and finalizes
+///   MPI, so the job ends cleanly when `main` returns or calls `process::exit`.
 /// - **Dropping** the executor is `shutdown(wait = true)`: it waits for every task not
 ///   cancelled. In async code that wait stalls the runtime's thread: drop it inside
 ///   `tokio::task::spawn_blocking`.
@@ -93,6 +110,7 @@ pub struct MpiPoolExecutor {
 #[derive(Default)]
 pub struct MpiPoolBuilder {
     initializer: Option<Result<(image::Portable, Vec<u8>), String>>,
+    liveness_timeout: Option<Duration>,
     bogus_image: bool,
 }
 
@@ -100,6 +118,7 @@ impl fmt::Debug for MpiPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MpiPoolBuilder")
             .field("initializer", &self.initializer.is_some())
+            .field("liveness_timeout", &self.liveness_timeout)
             .finish()
     }
 }
@@ -127,6 +146,33 @@ impl MpiPoolBuilder {
         self
     }
 
+    /// How long rank 0 hears nothing from a worker rank before it declares the rank lost
+    /// (at least 100 ms, and a longer one than a year counts as a year; default: the
+    /// `CONCURRENT_FUTURES_MPI_LIVENESS_TIMEOUT` environment variable in seconds, else 10 s).
+    /// It is in force from this executor's handshake until its last task ended.
+    ///
+    /// Rank 0 pings a rank that has been silent for a quarter of the timeout, and again every
+    /// quarter; every result and every answer counts as a sign of life. A rank answers from a
+    /// thread that never runs tasks, so long tasks are fine; only a vanished host or a frozen
+    /// rank process misses the timeout. What happens then is
+    /// [`MpiPoolError::RankLost`]: the rank's tasks fail, and the job is aborted at exit.
+    /// A short timeout finds a lost rank sooner, but on an overloaded machine (or a rank 0
+    /// whose done-callbacks run long) it risks declaring a live rank lost.
+    ///
+    /// ```no_run
+    /// use concurrent_futures::MpiPoolExecutor;
+    /// use std::time::Duration;
+    /// let pool = MpiPoolExecutor::builder()
+    ///     .liveness_timeout(Duration::from_secs(5))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn liveness_timeout(mut self, timeout: Duration) -> Self {
+        self.liveness_timeout = Some(timeout);
+        self
+    }
+
     /// Makes the handshake send an identity no executable has (tests of the refusal path).
     ///
     /// Exists only with the `test-hooks` feature, for the crate's own tests: not part of the API.
@@ -139,8 +185,9 @@ impl MpiPoolBuilder {
 
     /// Starts MPI on first use (on rank 0's communication thread) and shakes hands with every
     /// worker rank; blocks until they all answered (and, if a previous executor was shut
-    /// down, until its last task finished), with no timeout. In async code that stalls the
-    /// runtime's thread: build the executor before the runtime starts, or inside
+    /// down, until its last task finished), or until a rank that does not answer is declared
+    /// lost (the liveness timeout; no other timeout). In async code that stalls the runtime's
+    /// thread: build the executor before the runtime starts, or inside
     /// `tokio::task::spawn_blocking`.
     ///
     /// # Errors
@@ -148,7 +195,9 @@ impl MpiPoolBuilder {
     /// [`MpiPoolError::NotLaunched`] outside `mpirun`, [`MpiPoolError::NoWorkers`] with one
     /// rank, [`MpiPoolError::NotRankZero`] in a task, [`MpiPoolError::Busy`] while another
     /// executor is open, [`MpiPoolError::ImageMismatch`] if a rank runs another executable,
-    /// [`MpiPoolError::Setup`] if MPI or the initializer cannot be set up.
+    /// [`MpiPoolError::RankLost`] if a rank was lost (now or earlier in the job),
+    /// [`MpiPoolError::InvalidArgument`] for a liveness timeout under 100 ms (given here or in
+    /// the environment), [`MpiPoolError::Setup`] if MPI or the initializer cannot be set up.
     ///
     /// ```
     /// use concurrent_futures::{MpiPoolError, MpiPoolExecutor};
@@ -164,8 +213,18 @@ impl MpiPoolBuilder {
         match role::rank() {
             None => return Err(MpiPoolError::NotLaunched),
             Some(0) => {}
-            Some(rank) => return Err(MpiPoolError::NotRankZero(rank)),
+            Some(rank) => {
+                let host = liveness::host_name();
+                return Err(MpiPoolError::NotRankZero { rank, host });
+            }
         }
+        let liveness = match self.liveness_timeout {
+            Some(t) if t < liveness::MIN_LIVENESS_TIMEOUT => {
+                return Err(InvalidArgument("liveness_timeout must be at least 100 ms").into())
+            }
+            Some(t) => t.min(liveness::MAX_LIVENESS_TIMEOUT),
+            None => liveness::timeout_from_env()?.unwrap_or(liveness::DEFAULT_LIVENESS_TIMEOUT),
+        };
         let initializer = self.initializer.transpose().map_err(MpiPoolError::Setup)?;
         let image = if self.bogus_image {
             ImageId::bogus().as_bytes().to_vec()
@@ -187,7 +246,7 @@ impl MpiPoolBuilder {
             }),
         }
         .encode(&mut hello);
-        let shared = comm::runtime()?.open(hello)?;
+        let shared = comm::runtime()?.open(hello, liveness)?;
         Ok(MpiPoolExecutor { shared })
     }
 }

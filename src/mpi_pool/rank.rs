@@ -20,7 +20,7 @@ pub(crate) fn enter_rank(rank: u32) {
 }
 
 /// Rank 0's exit: lets every in-flight task finish, tells the worker ranks to exit, and
-/// finalizes MPI, so `mpirun` sees a clean job.
+/// finalizes MPI, so `mpirun` sees a clean job; after a lost rank it aborts the job instead.
 extern "C" fn at_exit() {
     let _ = std::panic::catch_unwind(super::comm::release_workers_at_exit);
 }

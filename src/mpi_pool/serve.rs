@@ -3,66 +3,146 @@
 //! The same frames as the process pool's socket (`Hello`, `Task`, `Exit` in; `Ready`, `Refused`,
 //! `InitFailed`, `Done`, `Failed` out), answered by the same code (`greet`, `run_task`); only the
 //! transport differs: each MPI message carries a batch of whole frames.
+//!
+//! Two threads share the work. The process's main thread runs the frames (the initializer and
+//! every task, on the stack and thread-locals they always had); a communication thread makes
+//! every MPI call (it initializes MPI, so it is MPI's "main thread" under
+//! `MPI_THREAD_FUNNELED`), hands each batch from rank 0 to the main thread, sends the results
+//! back, and answers rank 0's liveness pings at once, however long a task runs (see
+//! `liveness`).
 
 use super::backoff::{precise_sleeps, Backoff};
+use super::liveness::{host_name, Control, CONTROL_TAG};
 use super::TAG;
 use crate::remote::frame::{split_frames, Failure, FromWorker, ToWorker};
 use crate::remote::serve::{greet, run_task};
+use crossbeam_channel::{Receiver, Sender};
 use mpi::traits::*;
+use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The longest a rank idle for less than `PATIENCE` (100 ms) sleeps between polls: what a task
 /// sent to it waits at worst before the rank sees it. After that the rank polls every 500 µs
-/// (mpi4py: every 1 ms, from the first poll on).
+/// (mpi4py: every 1 ms, from the first poll on). A result from the main thread wakes it at once.
 const IDLE_CAP: Duration = Duration::from_micros(250);
 
 /// Results of a batch of tasks go back at least this often while the batch runs.
 const FLUSH_AFTER: Duration = Duration::from_micros(200);
 
-/// Serves rank 0 until it says `Exit`, then finalizes MPI and exits. Never returns.
-pub(crate) fn serve_rank(rank: u32) -> ! {
-    precise_sleeps();
-    let Some((universe, _level)) = mpi::initialize_with_threading(mpi::Threading::Funneled) else {
-        eprintln!("concurrent-futures MPI rank {rank}: MPI was already initialized");
-        std::process::exit(3);
-    };
-    let world = universe.world();
-    match serve(&world) {
-        Ok(()) => {
-            let _ = io::stdout().flush();
-            let _ = io::stderr().flush();
-            drop(universe); // MPI_Finalize
-            std::process::exit(0);
+/// The exit status of a rank that gives up (an invalid message, a broken thread).
+const RANK_FAILED: i32 = 3;
+
+/// What the main thread hands the communication thread.
+enum Outgoing {
+    /// Frames for rank 0, as one message.
+    Frames(Vec<u8>),
+    /// Rank 0 said `Exit`: say goodbye and finalize MPI.
+    Exit,
+    /// The main thread cannot go on: abort the job with this message.
+    Fatal(String),
+}
+
+/// What the main thread has for the communication thread, which waits on it between polls
+/// (a plain condition variable: a channel's receive would spin and yield before it sleeps,
+/// on each of the idle loop's 2 000 waits a second).
+struct Mailbox {
+    queue: Mutex<VecDeque<Outgoing>>,
+    cond: Condvar,
+}
+
+impl Mailbox {
+    fn post(&self, message: Outgoing) {
+        self.queue.lock().push_back(message);
+        self.cond.notify_one();
+    }
+
+    /// The oldest message, waiting up to `wait` for one.
+    fn take(&self, wait: Duration) -> Option<Outgoing> {
+        let mut queue = self.queue.lock();
+        if queue.is_empty() && !wait.is_zero() {
+            self.cond.wait_for(&mut queue, wait);
         }
-        Err(e) => {
-            eprintln!("concurrent-futures MPI rank {rank}: {e}");
-            let _ = io::stderr().flush();
-            world.abort(3)
-        }
+        queue.pop_front()
     }
 }
 
-fn serve(world: &mpi::topology::SimpleCommunicator) -> Result<(), String> {
-    let root = world.process_at_rank(0);
+/// Serves rank 0 until it says `Exit`, then finalizes MPI and exits. Never returns.
+pub(crate) fn serve_rank(rank: u32) -> ! {
+    let host = host_name();
+    let (batches_tx, batches) = crossbeam_channel::unbounded::<Vec<u8>>();
+    let outgoing = Arc::new(Mailbox {
+        queue: Mutex::new(VecDeque::new()),
+        cond: Condvar::new(),
+    });
+    let comm_host = host.clone();
+    let mailbox = Arc::clone(&outgoing);
+    let comm = std::thread::Builder::new()
+        .name("MpiPoolExecutor-rank-comm".into())
+        .spawn(move || communicate(rank, &comm_host, &batches_tx, &mailbox));
+    let comm = match comm {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!(
+                "concurrent-futures MPI rank {rank} on {host}: cannot start its communication \
+                 thread: {e}"
+            );
+            std::process::exit(RANK_FAILED);
+        }
+    };
+    let outcome = serve(&batches, &outgoing);
+    let code = match outcome {
+        Ok(()) => {
+            outgoing.post(Outgoing::Exit);
+            match comm.join() {
+                Ok(true) => 0,
+                _ => RANK_FAILED,
+            }
+        }
+        Err(Stop::Fatal(message)) => {
+            // The communication thread aborts the job; this thread waits to be ended with it.
+            outgoing.post(Outgoing::Fatal(message));
+            let _ = comm.join();
+            RANK_FAILED
+        }
+        Err(Stop::CommEnded) => {
+            let _ = comm.join();
+            RANK_FAILED
+        }
+    };
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    std::process::exit(code)
+}
+
+/// Why the main thread stopped serving before `Exit`.
+enum Stop {
+    /// Rank 0 sent something that is not a valid batch of frames.
+    Fatal(String),
+    /// The communication thread is gone (it already reported why).
+    CommEnded,
+}
+
+/// The main thread: runs the frames of each batch, hands the results to the communication
+/// thread; `Ok` when rank 0 says `Exit`.
+fn serve(batches: &Receiver<Vec<u8>>, outgoing: &Mailbox) -> Result<(), Stop> {
     let mut verified = None;
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut scratch = Vec::new();
-    let mut backoff = Backoff::new(IDLE_CAP);
+    let send = |out: &mut Vec<u8>| {
+        let frames = std::mem::replace(out, Vec::with_capacity(64 * 1024));
+        outgoing.post(Outgoing::Frames(frames));
+    };
     loop {
-        let Some(probed) = root.immediate_matched_probe_with_tag(TAG) else {
-            let wait = backoff.next();
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
-            continue;
-        };
-        backoff.reset();
-        let (bytes, _) = probed.matched_receive_vec::<u8>();
+        let bytes = batches.recv().map_err(|_| Stop::CommEnded)?;
         let mut unsent_since: Option<Instant> = None;
         for body in split_frames(&bytes) {
-            let body = body.map_err(|e| format!("bad message from rank 0: {e}"))?;
-            match ToWorker::decode(body).map_err(|e| format!("bad frame from rank 0: {e}"))? {
+            let body = body.map_err(|e| Stop::Fatal(format!("bad message from rank 0: {e}")))?;
+            let frame = ToWorker::decode(body)
+                .map_err(|e| Stop::Fatal(format!("bad frame from rank 0: {e}")))?;
+            match frame {
                 ToWorker::Hello {
                     protocol,
                     image,
@@ -84,22 +164,91 @@ fn serve(world: &mpi::topology::SimpleCommunicator) -> Result<(), String> {
                     let _ = io::stdout().flush();
                     let since = *unsent_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= FLUSH_AFTER {
-                        root.send_with_tag(&out[..], TAG);
-                        out.clear();
+                        send(&mut out);
                         unsent_since = None;
                     }
                 }
                 ToWorker::Exit => {
                     if !out.is_empty() {
-                        root.send_with_tag(&out[..], TAG);
+                        send(&mut out);
                     }
                     return Ok(());
                 }
             }
         }
         if !out.is_empty() {
-            root.send_with_tag(&out[..], TAG);
-            out.clear();
+            send(&mut out);
         }
     }
+}
+
+/// The communication thread: initializes MPI, announces the host, then relays batches and
+/// results and answers pings until the main thread says `Exit` (then says `Bye`, finalizes MPI
+/// and returns `true`). It aborts the job if the main thread cannot go on; it returns `false`
+/// if MPI could not start.
+fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &Mailbox) -> bool {
+    precise_sleeps();
+    let Some((universe, _level)) = mpi::initialize_with_threading(mpi::Threading::Funneled) else {
+        eprintln!("concurrent-futures MPI rank {rank} on {host}: MPI was already initialized");
+        return false;
+    };
+    let world = universe.world();
+    let root = world.process_at_rank(0);
+    // The first message rank 0 gets from this rank, before any handshake reply.
+    root.send_with_tag(&Control::Host(host).encode()[..], CONTROL_TAG);
+    let mut backoff = Backoff::new(IDLE_CAP);
+    // Sends what the main thread handed over; `true` once it said `Exit`.
+    let relay = |message: Outgoing| -> bool {
+        match message {
+            Outgoing::Frames(frames) => {
+                root.send_with_tag(&frames[..], TAG);
+                false
+            }
+            Outgoing::Exit => true,
+            Outgoing::Fatal(message) => abort(&world, rank, host, &message),
+        }
+    };
+    loop {
+        let mut progressed = false;
+        while let Some(probed) = root.immediate_matched_probe() {
+            progressed = true;
+            let (bytes, status) = probed.matched_receive_vec::<u8>();
+            if status.tag() == CONTROL_TAG {
+                // Rank 0 sends only pings on this tag.
+                root.send_with_tag(&Control::Pong.encode()[..], CONTROL_TAG);
+            } else if batches.send(bytes).is_err() {
+                abort(&world, rank, host, "its main thread ended");
+            }
+        }
+        let mut exit = false;
+        while let Some(message) = outgoing.take(Duration::ZERO) {
+            progressed = true;
+            exit = relay(message);
+            if exit {
+                break;
+            }
+        }
+        if !exit && !progressed {
+            let wait = backoff.next();
+            // A result from the main thread ends the wait at once.
+            if let Some(message) = outgoing.take(wait) {
+                progressed = true;
+                exit = relay(message);
+            }
+        }
+        if exit {
+            root.send_with_tag(&Control::Bye.encode()[..], CONTROL_TAG);
+            drop(universe); // MPI_Finalize, on the thread that initialized MPI.
+            return true;
+        }
+        if progressed {
+            backoff.reset();
+        }
+    }
+}
+
+fn abort(world: &mpi::topology::SimpleCommunicator, rank: u32, host: &str, why: &str) -> ! {
+    eprintln!("concurrent-futures MPI rank {rank} on {host}: {why}");
+    let _ = io::stderr().flush();
+    world.abort(RANK_FAILED)
 }
