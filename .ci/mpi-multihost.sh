@@ -3,7 +3,10 @@
 # on one bridge, TCP only, remote daemons started through an rsh agent), from
 # ../shared/tools/mpi-multihost (or $CF_MPI_MULTIHOST_TOOLS). One rank per host, rank 0 on h1.
 #
-#   1. the SHA demo (examples/mpi_sha) across the three hosts;
+#   1. the SHA demo (examples/mpi_sha) across the three hosts, and examples/flags_mpi: it
+#      downloads 20 flags from a flags_server on h1 given by URL into a shared directory, and
+#      says exactly what is missing otherwise (a server only rank 0's host reaches; a download
+#      directory the hosts do not share);
 #   2. tests/mpi.rs in mode `hosts h1 h2 h3`: every check of the single-host run (results,
 #      order, panics, mixed as_completed/wait over thread, process and MPI futures, shutdown,
 #      initializer, image refusal, long tasks not lost, idle CPU), plus each rank's host and
@@ -53,27 +56,40 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # Ends every process "on" the simulated hosts (mpirun, daemons, ranks: a vanished host's ranks
-# outlive the job), then removes the namespaces, veths, bridge and per-host /etc/hosts.
+# outlive the job), then removes the namespaces, veths, bridge and per-host /etc/hosts. The
+# veths go explicitly: a namespace outlives its name while the kernel still retransmits on its
+# orphaned TCP connections (to a vanished host: minutes), and its veth with it.
+leftovers() {
+  ip netns list 2>/dev/null | grep -qwE 'h1|h2|h3' ||
+    ip link show 2>/dev/null | grep -qE ': (cfbr0|cfv-h[123])[:@]'
+}
 cleanup() {
   local h pids
   for h in "${hosts[@]}"; do
     pids=$(ip netns pids "$h" 2>/dev/null || true)
     [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
   done
+  for _ in $(seq 50); do
+    pids=$(for h in "${hosts[@]}"; do ip netns pids "$h" 2>/dev/null; done)
+    [ -n "$pids" ] || break
+    sleep 0.1
+  done
   sh "$tools/teardown.sh" >/dev/null 2>&1 || true
-  if ip netns list 2>/dev/null | grep -qwE 'h1|h2|h3'; then
-    say "mpi-multihost: namespaces left behind: $(ip netns list | tr '\n' ' ')" >&2
+  for h in "${hosts[@]}"; do ip link del "cfv-$h" 2>/dev/null || true; done
+  ip link del cfbr0 2>/dev/null || true
+  if leftovers; then
+    say "mpi-multihost: left behind: $(ip netns list | tr '\n' ' ') $(ip -o link show | grep -oE 'cfbr0|cfv-h[123]' | tr '\n' ' ')" >&2
   fi
 }
-if ip netns list 2>/dev/null | grep -qwE 'h1|h2|h3'; then
-  say "mpi-multihost: removing namespaces left by an earlier run"
+if leftovers; then
+  say "mpi-multihost: removing namespaces and links left by an earlier run"
   cleanup
 fi
 trap cleanup EXIT
 start_ms=$(now_ms)
 
 say "building (debug: the test build is reused)"
-cargo build --features mpi --example mpi_sha
+cargo build --features mpi --example mpi_sha --example flags_mpi --example flags_server
 built=$(cargo test --features mpi --test mpi --no-run 2>&1) || {
   say "$built"
   fail "tests/mpi.rs does not build"
@@ -82,6 +98,8 @@ test_bin=$(printf '%s\n' "$built" | sed -n 's/.*Executable tests\/mpi\.rs (\(.*\
 [ -n "$test_bin" ] || fail "cannot find the tests/mpi.rs binary in: $built"
 test_bin=$repo/$test_bin
 sha_bin=$repo/target/debug/examples/mpi_sha
+flags_bin=$repo/target/debug/examples/flags_mpi
+server_bin=$repo/target/debug/examples/flags_server
 
 sh "$tools/setup.sh"
 mkdir -p "$work"
@@ -98,6 +116,51 @@ cat "$out"
 digests=$(grep -cE '^[0-9a-f]{64}$' "$out" || true)
 [ "$digests" -eq 12 ] || fail "mpi_sha printed $digests digests, not 12"
 grep -q '^12 SHA-256 jobs of 1 MiB on 2 MPI worker ranks in ' "$out" || fail "no summary line"
+
+say ""
+say "--- flags_mpi across h1 h2 h3"
+flags_run=$work/flags-run # a directory every simulated host shares
+rm -rf "$flags_run"
+mkdir -p "$flags_run"
+out=$work/flags_mpi.out
+# Without a server every host reaches: rank 0 serves on its own 127.0.0.1.
+"$tools/mpirun3" -wdir "$flags_run" "$flags_bin" >"$out" 2>&1 && {
+  cat "$out"
+  fail "flags_mpi with a server on rank 0's 127.0.0.1 should have failed"
+}
+cat "$out"
+grep -q 'initializer failed on MPI rank [12] on h[23]: cannot reach the flag server http://127\.0\.0\.1:' "$out" ||
+  fail "flags_mpi did not say that the server must be reachable from every host"
+server_out=$work/flags_server.out
+ip netns exec h1 "$server_bin" --bind 0.0.0.0 --quiet >"$server_out" 2>&1 &
+server=$!
+for _ in $(seq 100); do
+  grep -q 'Press Ctrl-C' "$server_out" && break
+  kill -0 "$server" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q 'Press Ctrl-C' "$server_out" || {
+  cat "$server_out"
+  fail "flags_server did not start on h1"
+}
+# The server reachable by name, but a directory the hosts do not share (each has its own /tmp).
+"$tools/mpirun3" -wdir /tmp "$flags_bin" -s http://h1:8001/flags >"$out" 2>&1 && {
+  cat "$out"
+  fail "flags_mpi saving into each host's own /tmp should have failed"
+}
+cat "$out"
+grep -q 'initializer failed on MPI rank [12] on h[23]: /tmp/downloads on h[23] is not the download directory rank 0 uses on h1' "$out" ||
+  fail "flags_mpi did not say that the download directory must be shared"
+# Both: the 20 flags, in the one directory.
+"$tools/mpirun3" -wdir "$flags_run" "$flags_bin" -s http://h1:8001/flags >"$out" 2>&1 || {
+  cat "$out"
+  fail "flags_mpi failed with a reachable server and a shared directory"
+}
+cat "$out"
+kill "$server"
+grep -q '^20 flags downloaded in ' "$out" || fail "flags_mpi did not download 20 flags"
+saved=$(find "$flags_run/downloads" -name '*.gif' | wc -l)
+[ "$saved" -eq 20 ] || fail "$saved flags saved in $flags_run/downloads, not 20"
 
 # --- 2. every check, across hosts ----------------------------------------------------------
 say ""
