@@ -78,7 +78,9 @@ cleanup() {
   for h in "${hosts[@]}"; do ip link del "cfv-$h" 2>/dev/null || true; done
   ip link del cfbr0 2>/dev/null || true
   if leftovers; then
-    say "mpi-multihost: left behind: $(ip netns list | tr '\n' ' ') $(ip -o link show | grep -oE 'cfbr0|cfv-h[123]' | tr '\n' ' ')" >&2
+    local links
+    links=$(ip -o link show | grep -oE 'cfbr0|cfv-h[123]' | tr '\n' ' ')
+    say "mpi-multihost: left behind: $(ip netns list | tr '\n' ' ') $links" >&2
   fi
 }
 if leftovers; then
@@ -94,7 +96,8 @@ built=$(cargo test --features mpi --test mpi --no-run 2>&1) || {
   say "$built"
   fail "tests/mpi.rs does not build"
 }
-test_bin=$(printf '%s\n' "$built" | sed -n 's/.*Executable tests\/mpi\.rs (\(.*\))$/\1/p' | tail -n1)
+test_bin=$(printf '%s\n' "$built" |
+  sed -n 's/.*Executable tests\/mpi\.rs (\(.*\))$/\1/p' | tail -n1)
 [ -n "$test_bin" ] || fail "cannot find the tests/mpi.rs binary in: $built"
 test_bin=$repo/$test_bin
 sha_bin=$repo/target/debug/examples/mpi_sha
@@ -129,7 +132,9 @@ out=$work/flags_mpi.out
   fail "flags_mpi with a server on rank 0's 127.0.0.1 should have failed"
 }
 cat "$out"
-grep -q 'initializer failed on MPI rank [12] on h[23]: cannot reach the flag server http://127\.0\.0\.1:' "$out" ||
+said='initializer failed on MPI rank [12] on h[23]: '
+said+='cannot reach the flag server http://127\.0\.0\.1:'
+grep -q "$said" "$out" ||
   fail "flags_mpi did not say that the server must be reachable from every host"
 server_out=$work/flags_server.out
 ip netns exec h1 "$server_bin" --bind 0.0.0.0 --quiet >"$server_out" 2>&1 &
@@ -149,7 +154,9 @@ grep -q 'Press Ctrl-C' "$server_out" || {
   fail "flags_mpi saving into each host's own /tmp should have failed"
 }
 cat "$out"
-grep -q 'initializer failed on MPI rank [12] on h[23]: /tmp/downloads on h[23] is not the download directory rank 0 uses on h1' "$out" ||
+said='initializer failed on MPI rank [12] on h[23]: /tmp/downloads on h[23] is not the download '
+said+='directory rank 0 uses on h1'
+grep -q "$said" "$out" ||
   fail "flags_mpi did not say that the download directory must be shared"
 # Both: the 20 flags, in the one directory.
 "$tools/mpirun3" -wdir "$flags_run" "$flags_bin" -s http://h1:8001/flags >"$out" 2>&1 || {

@@ -24,7 +24,7 @@
 //! sleeping until the next ping is due.
 
 use super::backoff::{precise_sleeps, Backoff};
-use super::liveness::{self, host_name, Control, Pulse, Verdict, CONTROL_TAG};
+use super::liveness::{self, host_name, LivenessMessage, LivenessVerdict, RankPulse, CONTROL_TAG};
 use super::TAG;
 use crate::error::{BrokenExecutor, FutureError, MpiPoolError};
 use crate::remote::frame::{self, split_frames, FromWorker, ToWorker};
@@ -326,7 +326,7 @@ struct Rank {
     avg_task: Option<Duration>,
     /// Its host, from its first message.
     host: Option<String>,
-    pulse: Pulse,
+    pulse: RankPulse,
     /// Declared lost: it gets no more work, and what it still says is ignored.
     lost: bool,
     /// It said `Bye` (at exit).
@@ -341,7 +341,7 @@ impl Rank {
             front_since: None,
             avg_task: None,
             host: None,
-            pulse: Pulse::new(now),
+            pulse: RankPulse::new(now),
             lost: false,
             left: false,
         }
@@ -530,12 +530,12 @@ impl Comm {
                 continue;
             }
             match rank.pulse.check(now, timeout) {
-                Verdict::Alive { next: due } => next = next.min(due),
-                Verdict::Ping { next: due } => {
+                LivenessVerdict::Alive { next: due } => next = next.min(due),
+                LivenessVerdict::Ping { next: due } => {
                     next = next.min(due);
-                    self.isend(index, CONTROL_TAG, Control::Ping.encode());
+                    self.isend(index, CONTROL_TAG, LivenessMessage::Ping.encode());
                 }
-                Verdict::Lost { silent } => self.lose(index, silent, timeout),
+                LivenessVerdict::Lost { silent } => self.lose(index, silent, timeout),
             }
         }
         self.next_check = next;
@@ -722,11 +722,11 @@ impl Comm {
 
     /// A liveness message from the rank at `index`.
     fn control(&mut self, index: usize, bytes: &[u8]) -> Result<(), String> {
-        match Control::decode(bytes)? {
-            Control::Host(name) => self.ranks[index].host = Some(name.to_owned()),
-            Control::Pong => {}
-            Control::Bye => self.ranks[index].left = true,
-            Control::Ping => return Err("a ping, which only rank 0 sends".into()),
+        match LivenessMessage::decode(bytes)? {
+            LivenessMessage::Host(name) => self.ranks[index].host = Some(name.to_owned()),
+            LivenessMessage::Pong => {}
+            LivenessMessage::Bye => self.ranks[index].left = true,
+            LivenessMessage::Ping => return Err("a ping, which only rank 0 sends".into()),
         }
         Ok(())
     }

@@ -6,14 +6,14 @@
 //! tag, [`CONTROL_TAG`]: each worker rank announces its host name once, right after
 //! `MPI_Init`, and answers every `Ping` with a `Pong` from its communication thread, which
 //! never runs a task, so a task of any length leaves the rank answering. Rank 0 keeps a
-//! [`Pulse`] per rank: any message from a rank (a result, a pong) proves it alive; a rank silent
-//! for a quarter of the liveness timeout is pinged, again every quarter; a rank silent for the
-//! whole timeout and unanswered for three quarters of it is lost.
+//! [`RankPulse`] per rank: any message from a rank (a result, a pong) proves it alive; a rank
+//! silent for a quarter of the liveness timeout is pinged, again every quarter; a rank silent
+//! for the whole timeout and unanswered for three quarters of it is lost.
 
 use crate::error::InvalidArgument;
 use std::time::{Duration, Instant};
 
-/// The MPI tag of the liveness messages ([`Control`]); the task frames use `super::TAG`.
+/// The MPI tag of the liveness messages ([`LivenessMessage`]); the task frames use `super::TAG`.
 pub(crate) const CONTROL_TAG: mpi::Tag = 0x4347;
 
 /// How long rank 0 hears nothing from a rank before it declares the rank lost, unless the
@@ -39,36 +39,36 @@ const BAD_ENV: &str = "CONCURRENT_FUTURES_MPI_LIVENESS_TIMEOUT must be a number 
 /// A liveness message: rank 0 sends `Ping`; a worker rank sends `Host` once after `MPI_Init`,
 /// `Pong` for every `Ping`, and `Bye` as it leaves for `MPI_Finalize`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Control<'a> {
+pub(crate) enum LivenessMessage<'a> {
     Ping,
     Pong,
     Host(&'a str),
     Bye,
 }
 
-impl<'a> Control<'a> {
+impl<'a> LivenessMessage<'a> {
     pub(crate) fn encode(self) -> Vec<u8> {
         match self {
-            Control::Ping => vec![0],
-            Control::Pong => vec![1],
-            Control::Host(name) => {
+            LivenessMessage::Ping => vec![0],
+            LivenessMessage::Pong => vec![1],
+            LivenessMessage::Host(name) => {
                 let mut bytes = Vec::with_capacity(1 + name.len());
                 bytes.push(2);
                 bytes.extend_from_slice(name.as_bytes());
                 bytes
             }
-            Control::Bye => vec![3],
+            LivenessMessage::Bye => vec![3],
         }
     }
 
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<Self, String> {
         match bytes {
-            [0] => Ok(Control::Ping),
-            [1] => Ok(Control::Pong),
+            [0] => Ok(LivenessMessage::Ping),
+            [1] => Ok(LivenessMessage::Pong),
             [2, name @ ..] => std::str::from_utf8(name)
-                .map(Control::Host)
+                .map(LivenessMessage::Host)
                 .map_err(|_| "a host name that is not UTF-8".to_string()),
-            [3] => Ok(Control::Bye),
+            [3] => Ok(LivenessMessage::Bye),
             _ => Err(format!(
                 "an unknown liveness message of {} bytes",
                 bytes.len()
@@ -120,7 +120,7 @@ pub(crate) fn host_name() -> String {
 
 /// What rank 0 should do about one rank now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(crate) enum LivenessVerdict {
     /// Nothing to do before `next`.
     Alive { next: Instant },
     /// Send it a `Ping` now; look again at `next`.
@@ -131,16 +131,16 @@ pub(crate) enum Verdict {
 
 /// Rank 0's record of one rank's signs of life.
 #[derive(Debug, Clone)]
-pub(crate) struct Pulse {
+pub(crate) struct RankPulse {
     last_heard: Instant,
     /// When the first ping since `last_heard` went out.
     pinged_since: Option<Instant>,
     last_ping: Option<Instant>,
 }
 
-impl Pulse {
+impl RankPulse {
     pub(crate) fn new(now: Instant) -> Self {
-        Pulse {
+        RankPulse {
             last_heard: now,
             pinged_since: None,
             last_ping: None,
@@ -160,27 +160,27 @@ impl Pulse {
     /// for three quarters of it: when rank 0 itself did not look for a while (a long
     /// done-callback runs on its communication thread), the rank's silence is not its fault,
     /// so it first gets pinged and that much time to answer.
-    pub(crate) fn check(&mut self, now: Instant, timeout: Duration) -> Verdict {
+    pub(crate) fn check(&mut self, now: Instant, timeout: Duration) -> LivenessVerdict {
         let quarter = timeout / 4;
         let silent = now.saturating_duration_since(self.last_heard);
         if silent < quarter {
-            return Verdict::Alive {
+            return LivenessVerdict::Alive {
                 next: self.last_heard + quarter,
             };
         }
         let since = *self.pinged_since.get_or_insert(now);
         let answer_by = since + (timeout - quarter);
         if silent >= timeout && now >= answer_by {
-            return Verdict::Lost { silent };
+            return LivenessVerdict::Lost { silent };
         }
         let deadline = answer_by.max(self.last_heard + timeout);
         match self.last_ping {
-            Some(ping) if now < ping + quarter => Verdict::Alive {
+            Some(ping) if now < ping + quarter => LivenessVerdict::Alive {
                 next: (ping + quarter).min(deadline),
             },
             _ => {
                 self.last_ping = Some(now);
-                Verdict::Ping {
+                LivenessVerdict::Ping {
                     next: (now + quarter).min(deadline),
                 }
             }
@@ -201,83 +201,86 @@ mod tests {
     #[test]
     fn control_messages_round_trip_and_garbage_is_an_error() {
         for c in [
-            Control::Ping,
-            Control::Pong,
-            Control::Bye,
-            Control::Host("h3"),
-            Control::Host(""),
+            LivenessMessage::Ping,
+            LivenessMessage::Pong,
+            LivenessMessage::Bye,
+            LivenessMessage::Host("h3"),
+            LivenessMessage::Host(""),
         ] {
-            assert_eq!(Control::decode(&c.encode()), Ok(c));
+            assert_eq!(LivenessMessage::decode(&c.encode()), Ok(c));
         }
-        assert!(Control::decode(&[]).is_err());
-        assert!(Control::decode(&[9]).is_err());
-        assert!(Control::decode(&[0, 0]).is_err());
-        assert!(Control::decode(&[2, 0xff]).is_err());
+        assert!(LivenessMessage::decode(&[]).is_err());
+        assert!(LivenessMessage::decode(&[9]).is_err());
+        assert!(LivenessMessage::decode(&[0, 0]).is_err());
+        assert!(LivenessMessage::decode(&[2, 0xff]).is_err());
     }
 
     #[test]
     fn a_silent_rank_is_pinged_every_quarter_and_lost_at_the_timeout() {
         let t0 = Instant::now();
-        let mut p = Pulse::new(t0);
+        let mut p = RankPulse::new(t0);
         assert_eq!(
             p.check(t0 + secs(1.0), T),
-            Verdict::Alive {
+            LivenessVerdict::Alive {
                 next: t0 + secs(2.0)
             }
         );
         assert_eq!(
             p.check(t0 + secs(2.0), T),
-            Verdict::Ping {
+            LivenessVerdict::Ping {
                 next: t0 + secs(4.0)
             }
         );
         assert_eq!(
             p.check(t0 + secs(3.0), T),
-            Verdict::Alive {
+            LivenessVerdict::Alive {
                 next: t0 + secs(4.0)
             }
         );
         assert_eq!(
             p.check(t0 + secs(4.0), T),
-            Verdict::Ping {
+            LivenessVerdict::Ping {
                 next: t0 + secs(6.0)
             }
         );
         assert_eq!(
             p.check(t0 + secs(6.0), T),
-            Verdict::Ping {
+            LivenessVerdict::Ping {
                 next: t0 + secs(8.0)
             }
         );
         assert_eq!(
             p.check(t0 + secs(7.9), T),
-            Verdict::Alive {
+            LivenessVerdict::Alive {
                 next: t0 + secs(8.0)
             }
         );
         assert_eq!(
             p.check(t0 + secs(8.0), T),
-            Verdict::Lost { silent: secs(8.0) }
+            LivenessVerdict::Lost { silent: secs(8.0) }
         );
     }
 
     #[test]
     fn an_answer_resets_the_clock() {
         let t0 = Instant::now();
-        let mut p = Pulse::new(t0);
+        let mut p = RankPulse::new(t0);
         let mut heard = t0;
         for _ in 0..20 {
             // Pinged a quarter after its last message, the rank answers half a second later.
             let ping = heard + secs(2.0);
-            assert_eq!(p.check(ping - secs(0.1), T), Verdict::Alive { next: ping });
-            assert!(matches!(p.check(ping, T), Verdict::Ping { .. }));
+            assert_eq!(
+                p.check(ping - secs(0.1), T),
+                LivenessVerdict::Alive { next: ping }
+            );
+            assert!(matches!(p.check(ping, T), LivenessVerdict::Ping { .. }));
             heard = ping + secs(0.5);
             p.heard(heard);
         }
         assert_eq!(heard, t0 + secs(50.0));
         assert_eq!(
             p.check(heard + secs(1.0), T),
-            Verdict::Alive {
+            LivenessVerdict::Alive {
                 next: heard + secs(2.0)
             }
         );
@@ -286,28 +289,31 @@ mod tests {
     #[test]
     fn rank_zero_looking_late_gives_the_rank_time_to_answer() {
         let t0 = Instant::now();
-        let mut p = Pulse::new(t0);
+        let mut p = RankPulse::new(t0);
         // Rank 0 was busy for 20 s: the rank was never asked, so it is not lost yet.
         let back = t0 + secs(20.0);
         assert_eq!(
             p.check(back, T),
-            Verdict::Ping {
+            LivenessVerdict::Ping {
                 next: back + secs(2.0)
             }
         );
         assert!(matches!(
             p.check(back + secs(5.9), T),
-            Verdict::Alive { .. } | Verdict::Ping { .. }
+            LivenessVerdict::Alive { .. } | LivenessVerdict::Ping { .. }
         ));
         assert_eq!(
             p.check(back + secs(6.0), T),
-            Verdict::Lost { silent: secs(26.0) }
+            LivenessVerdict::Lost { silent: secs(26.0) }
         );
         // Had it answered, it would have been fine.
-        let mut q = Pulse::new(t0);
-        assert!(matches!(q.check(back, T), Verdict::Ping { .. }));
+        let mut q = RankPulse::new(t0);
+        assert!(matches!(q.check(back, T), LivenessVerdict::Ping { .. }));
         q.heard(back + secs(0.001));
-        assert!(matches!(q.check(back + secs(6.0), T), Verdict::Ping { .. }));
+        assert!(matches!(
+            q.check(back + secs(6.0), T),
+            LivenessVerdict::Ping { .. }
+        ));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! `liveness`).
 
 use super::backoff::{precise_sleeps, Backoff};
-use super::liveness::{host_name, Control, CONTROL_TAG};
+use super::liveness::{host_name, LivenessMessage, CONTROL_TAG};
 use super::TAG;
 use crate::remote::frame::{split_frames, Failure, FromWorker, ToWorker};
 use crate::remote::serve::{greet, run_task};
@@ -48,12 +48,12 @@ enum Outgoing {
 /// What the main thread has for the communication thread, which waits on it between polls
 /// (a plain condition variable: a channel's receive would spin and yield before it sleeps,
 /// on each of the idle loop's 2 000 waits a second).
-struct Mailbox {
+struct CommMailbox {
     queue: Mutex<VecDeque<Outgoing>>,
     cond: Condvar,
 }
 
-impl Mailbox {
+impl CommMailbox {
     fn post(&self, message: Outgoing) {
         self.queue.lock().push_back(message);
         self.cond.notify_one();
@@ -73,7 +73,7 @@ impl Mailbox {
 pub(crate) fn serve_rank(rank: u32) -> ! {
     let host = host_name();
     let (batches_tx, batches) = crossbeam_channel::unbounded::<Vec<u8>>();
-    let outgoing = Arc::new(Mailbox {
+    let outgoing = Arc::new(CommMailbox {
         queue: Mutex::new(VecDeque::new()),
         cond: Condvar::new(),
     });
@@ -101,13 +101,13 @@ pub(crate) fn serve_rank(rank: u32) -> ! {
                 _ => RANK_FAILED,
             }
         }
-        Err(Stop::Fatal(message)) => {
+        Err(ServeStop::Fatal(message)) => {
             // The communication thread aborts the job; this thread waits to be ended with it.
             outgoing.post(Outgoing::Fatal(message));
             let _ = comm.join();
             RANK_FAILED
         }
-        Err(Stop::CommEnded) => {
+        Err(ServeStop::CommEnded) => {
             let _ = comm.join();
             RANK_FAILED
         }
@@ -118,7 +118,7 @@ pub(crate) fn serve_rank(rank: u32) -> ! {
 }
 
 /// Why the main thread stopped serving before `Exit`.
-enum Stop {
+enum ServeStop {
     /// Rank 0 sent something that is not a valid batch of frames.
     Fatal(String),
     /// The communication thread is gone (it already reported why).
@@ -127,7 +127,7 @@ enum Stop {
 
 /// The main thread: runs the frames of each batch, hands the results to the communication
 /// thread; `Ok` when rank 0 says `Exit`.
-fn serve(batches: &Receiver<Vec<u8>>, outgoing: &Mailbox) -> Result<(), Stop> {
+fn serve(batches: &Receiver<Vec<u8>>, outgoing: &CommMailbox) -> Result<(), ServeStop> {
     let mut verified = None;
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut scratch = Vec::new();
@@ -136,12 +136,13 @@ fn serve(batches: &Receiver<Vec<u8>>, outgoing: &Mailbox) -> Result<(), Stop> {
         outgoing.post(Outgoing::Frames(frames));
     };
     loop {
-        let bytes = batches.recv().map_err(|_| Stop::CommEnded)?;
+        let bytes = batches.recv().map_err(|_| ServeStop::CommEnded)?;
         let mut unsent_since: Option<Instant> = None;
         for body in split_frames(&bytes) {
-            let body = body.map_err(|e| Stop::Fatal(format!("bad message from rank 0: {e}")))?;
+            let body =
+                body.map_err(|e| ServeStop::Fatal(format!("bad message from rank 0: {e}")))?;
             let frame = ToWorker::decode(body)
-                .map_err(|e| Stop::Fatal(format!("bad frame from rank 0: {e}")))?;
+                .map_err(|e| ServeStop::Fatal(format!("bad frame from rank 0: {e}")))?;
             match frame {
                 ToWorker::Hello {
                     protocol,
@@ -186,7 +187,7 @@ fn serve(batches: &Receiver<Vec<u8>>, outgoing: &Mailbox) -> Result<(), Stop> {
 /// results and answers pings until the main thread says `Exit` (then says `Bye`, finalizes MPI
 /// and returns `true`). It aborts the job if the main thread cannot go on; it returns `false`
 /// if MPI could not start.
-fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &Mailbox) -> bool {
+fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &CommMailbox) -> bool {
     precise_sleeps();
     let Some((universe, _level)) = mpi::initialize_with_threading(mpi::Threading::Funneled) else {
         eprintln!("concurrent-futures MPI rank {rank} on {host}: MPI was already initialized");
@@ -195,7 +196,7 @@ fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &Mail
     let world = universe.world();
     let root = world.process_at_rank(0);
     // The first message rank 0 gets from this rank, before any handshake reply.
-    root.send_with_tag(&Control::Host(host).encode()[..], CONTROL_TAG);
+    root.send_with_tag(&LivenessMessage::Host(host).encode()[..], CONTROL_TAG);
     let mut backoff = Backoff::new(IDLE_CAP);
     // Sends what the main thread handed over; `true` once it said `Exit`.
     let relay = |message: Outgoing| -> bool {
@@ -215,7 +216,7 @@ fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &Mail
             let (bytes, status) = probed.matched_receive_vec::<u8>();
             if status.tag() == CONTROL_TAG {
                 // Rank 0 sends only pings on this tag.
-                root.send_with_tag(&Control::Pong.encode()[..], CONTROL_TAG);
+                root.send_with_tag(&LivenessMessage::Pong.encode()[..], CONTROL_TAG);
             } else if batches.send(bytes).is_err() {
                 abort(&world, rank, host, "its main thread ended");
             }
@@ -237,7 +238,7 @@ fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &Mail
             }
         }
         if exit {
-            root.send_with_tag(&Control::Bye.encode()[..], CONTROL_TAG);
+            root.send_with_tag(&LivenessMessage::Bye.encode()[..], CONTROL_TAG);
             drop(universe); // MPI_Finalize, on the thread that initialized MPI.
             return true;
         }
