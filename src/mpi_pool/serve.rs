@@ -21,6 +21,7 @@ use mpi::traits::*;
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,11 @@ const IDLE_CAP: Duration = Duration::from_micros(250);
 
 /// Results of a batch of tasks go back at least this often while the batch runs.
 const FLUSH_AFTER: Duration = Duration::from_micros(200);
+
+/// The communication thread's sleep between polls while the main thread runs a batch: then
+/// nothing but a ping needs it before the batch's results wake it, and polling at the idle
+/// pace would take a few per cent of a core from the task.
+const BUSY_WAIT: Duration = Duration::from_millis(2);
 
 /// The exit status of a rank that gives up (an invalid message, a broken thread).
 const RANK_FAILED: i32 = 3;
@@ -51,6 +57,9 @@ enum Outgoing {
 struct CommMailbox {
     queue: Mutex<VecDeque<Outgoing>>,
     cond: Condvar,
+    /// Batches the main thread has finished (the communication thread counts those it handed
+    /// over: while they differ, the main thread is busy).
+    finished: AtomicU64,
 }
 
 impl CommMailbox {
@@ -59,11 +68,45 @@ impl CommMailbox {
         self.cond.notify_one();
     }
 
-    /// The oldest message, waiting up to `wait` for one.
-    fn take(&self, wait: Duration) -> Option<Outgoing> {
+    /// The main thread finished a batch: counts it, posts its last frames if it has any, and
+    /// wakes the communication thread either way, which may be sleeping `BUSY_WAIT` while the
+    /// next batch waits for it.
+    fn finish_batch(&self, frames: Option<Vec<u8>>) {
+        // Counted before the wake-up: the thread it wakes must not see the batch as running.
+        // ORDERING: the lock below is taken after this increment and the communication thread
+        // reads the count after taking the same lock, so Relaxed is enough.
+        self.finished.fetch_add(1, Ordering::Relaxed);
         let mut queue = self.queue.lock();
-        if queue.is_empty() && !wait.is_zero() {
-            self.cond.wait_for(&mut queue, wait);
+        if let Some(frames) = frames {
+            queue.push_back(Outgoing::Frames(frames));
+        }
+        self.cond.notify_one();
+    }
+
+    /// The oldest message, if there is one.
+    fn take_now(&self) -> Option<Outgoing> {
+        self.queue.lock().pop_front()
+    }
+
+    /// The oldest message, waiting up to `idle_wait` for one, or up to `BUSY_WAIT` while the
+    /// main thread runs one of the `handed_over` batches.
+    fn take(&self, handed_over: u64, idle_wait: Duration) -> Option<Outgoing> {
+        let mut queue = self.queue.lock();
+        if queue.is_empty() {
+            // Decided under the lock, which `finish_batch` takes after counting: a batch that
+            // ends now is either counted here or wakes this wait.
+            // ORDERING: see `finish_batch`.
+            let busy = self.finished.load(Ordering::Relaxed) < handed_over;
+            // While busy, the spin phase stays (a short task's results come during it), only
+            // the sleeps grow.
+            let wait = if busy && !idle_wait.is_zero() {
+                BUSY_WAIT
+            } else {
+                idle_wait
+            };
+            if !wait.is_zero() {
+                self.cond.wait_for(&mut queue, wait);
+            }
         }
         queue.pop_front()
     }
@@ -76,6 +119,7 @@ pub(crate) fn serve_rank(rank: u32) -> ! {
     let outgoing = Arc::new(CommMailbox {
         queue: Mutex::new(VecDeque::new()),
         cond: Condvar::new(),
+        finished: AtomicU64::new(0),
     });
     let comm_host = host.clone();
     let mailbox = Arc::clone(&outgoing);
@@ -177,9 +221,9 @@ fn serve(batches: &Receiver<Vec<u8>>, outgoing: &CommMailbox) -> Result<(), Serv
                 }
             }
         }
-        if !out.is_empty() {
-            send(&mut out);
-        }
+        let last =
+            (!out.is_empty()).then(|| std::mem::replace(&mut out, Vec::with_capacity(64 * 1024)));
+        outgoing.finish_batch(last);
     }
 }
 
@@ -198,6 +242,7 @@ fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &Comm
     // The first message rank 0 gets from this rank, before any handshake reply.
     root.send_with_tag(&LivenessMessage::Host(host).encode()[..], CONTROL_TAG);
     let mut backoff = Backoff::new(IDLE_CAP);
+    let mut handed_over = 0u64;
     // Sends what the main thread handed over; `true` once it said `Exit`.
     let relay = |message: Outgoing| -> bool {
         match message {
@@ -217,12 +262,14 @@ fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &Comm
             if status.tag() == CONTROL_TAG {
                 // Rank 0 sends only pings on this tag.
                 root.send_with_tag(&LivenessMessage::Pong.encode()[..], CONTROL_TAG);
-            } else if batches.send(bytes).is_err() {
+            } else if batches.send(bytes).is_ok() {
+                handed_over += 1;
+            } else {
                 abort(&world, rank, host, "its main thread ended");
             }
         }
         let mut exit = false;
-        while let Some(message) = outgoing.take(Duration::ZERO) {
+        while let Some(message) = outgoing.take_now() {
             progressed = true;
             exit = relay(message);
             if exit {
@@ -230,9 +277,8 @@ fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &Comm
             }
         }
         if !exit && !progressed {
-            let wait = backoff.next();
             // A result from the main thread ends the wait at once.
-            if let Some(message) = outgoing.take(wait) {
+            if let Some(message) = outgoing.take(handed_over, backoff.next()) {
                 progressed = true;
                 exit = relay(message);
             }
