@@ -4,8 +4,9 @@
 //! sleep, so the wake-up channel can never fill: cpython#105829). The manager waits in one
 //! `poll` on the wake-up and every worker socket (non-blocking, with per-worker write buffers,
 //! so no lock is ever held across a write that could block: cpython#125451, #94777), and
-//! dispatches at most `max_workers + 1` tasks in all (CPython's `EXTRA_QUEUED_CALLS`, so
-//! `cancel()` stays meaningful).
+//! dispatches at most one task per worker beyond the one it runs (CPython allows one in all,
+//! `EXTRA_QUEUED_CALLS`: here every worker of short tasks has its next task at hand, and
+//! everything else stays cancellable in the queue).
 //!
 //! It never sleeps or blocks on anything but that `poll`: a worker whose socket ended is
 //! reaped without waiting (its exit status is collected on a later turn, and a process that
@@ -13,7 +14,7 @@
 //! lingering) is the poll's timeout. Which task a dead worker was running is exact: see
 //! `worker_process.rs`.
 
-use super::worker_process::{DyingWorker, KillReason, WorkerProcess};
+use super::worker_process::{DyingWorker, KillReason, WorkerProcess, PER_WORKER};
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
 use crate::remote::frame::{self, FromWorker, ToWorker, PROTOCOL};
 use crate::remote::image::{ImageId, Portable};
@@ -277,7 +278,7 @@ impl Manager {
     /// tasks go to whichever worker is free first, instead of waiting behind a busy worker's
     /// current task while another worker idles.
     fn dispatch(&mut self) -> (bool, Option<i32>) {
-        let window = self.shared.config.max_workers + 1;
+        let window = self.shared.config.max_workers * PER_WORKER;
         loop {
             let (queued, shutdown, signal, start) = {
                 let mut st = self.shared.state.lock();

@@ -64,9 +64,9 @@ const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 ///   and replaced, never waited for. A starting worker killed from outside is replaced; only
 ///   a startup that always fails (refused image, failing or hanging initializer) breaks the
 ///   pool. The guarantees and how they are kept: `src/process_pool/README.md`.
-/// - **Dispatch** sends at most `max_workers + 1` tasks ahead (two per worker), as CPython
-///   does, so `cancel()` works on everything still queued; 100k queued tasks cost memory, not
-///   file descriptors.
+/// - **Dispatch** sends a worker of short tasks its next task while it runs one, and only
+///   while more tasks wait than there are workers; everything else stays in the queue, where
+///   `cancel()` works on it. 100k queued tasks cost memory, not file descriptors.
 /// - Done-callbacks of its futures run on the pool's manager thread: they must not block on
 ///   another future of the same pool.
 ///
