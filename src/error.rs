@@ -68,7 +68,9 @@ impl BrokenExecutor {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum FutureError {
-    /// The future was cancelled before it ran (Python's `CancelledError`).
+    /// The future was cancelled (Python's `CancelledError`): before it ran, or, for a task
+    /// submitted with a [`CancelToken`](crate::CancelToken), by the task itself returning
+    /// [`Cancelled`](crate::Cancelled) after its token was cancelled.
     #[error("the future was cancelled")]
     Cancelled,
     /// The wait ran out before the future finished (Python's `TimeoutError`). The future itself
@@ -175,6 +177,14 @@ pub enum SubmitError {
     /// (it lives in a dynamically loaded library).
     #[error("{0}")]
     NotPortable(String),
+    /// The executor's queue holds its `queue_capacity` tasks: from `try_submit`, from a
+    /// [`WhenFull::Fail`](crate::WhenFull::Fail) pool, or when a
+    /// [`WhenFull::BlockFor`](crate::WhenFull::BlockFor) wait ran out.
+    #[error("the executor's queue is full ({capacity} tasks waiting)")]
+    Full {
+        /// The pool's `queue_capacity`.
+        capacity: usize,
+    },
 }
 
 /// How a worker process ended: its pid and exit code, or the signal that killed it.
@@ -291,6 +301,9 @@ pub enum MpiPoolError {
     /// The job has a single rank: nothing can run the tasks.
     #[error("the MPI job has only rank 0; start it with `mpirun -n N` and N >= 2")]
     NoWorkers,
+    /// An option out of range (`queue_capacity(0)`).
+    #[error(transparent)]
+    InvalidArgument(#[from] InvalidArgument),
     /// Only rank 0 owns the pool (this is a task running on a worker rank).
     #[error("only rank 0 can create an MpiPoolExecutor; this is rank {0}")]
     NotRankZero(u32),

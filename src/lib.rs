@@ -179,6 +179,8 @@
 #![warn(unreachable_pub)]
 
 mod as_completed;
+mod backpressure;
+mod cancel;
 mod entry;
 mod error;
 mod executor;
@@ -199,6 +201,8 @@ mod thread_pool;
 mod wait;
 
 pub use crate::as_completed::{as_completed, AsCompleted};
+pub use crate::backpressure::{TrySubmitError, WhenFull};
+pub use crate::cancel::{CancelToken, Cancellation, Cancelled};
 #[cfg(feature = "mpi")]
 pub use crate::error::MpiPoolError;
 pub use crate::error::{

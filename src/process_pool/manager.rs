@@ -109,7 +109,7 @@ impl ProcessPoolShared {
     pub(super) fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let cancelled: Vec<PendingCall> = {
             let mut st = self.state.lock();
-            st.intake.shutdown = true;
+            st.intake.close();
             // Waiting `start_workers` calls get no answer after this: they return `Shutdown`.
             self.started_cond.notify_all();
             if cancel_futures {
@@ -313,7 +313,7 @@ impl Manager {
             let (batch, queued, shutdown, signal, start) = {
                 let mut st = self.shared.state.lock();
                 let n = room.min(st.intake.queue.len());
-                let batch: Vec<PendingCall> = st.intake.queue.drain(..n).collect();
+                let batch: Vec<PendingCall> = st.intake.take(n);
                 let start = st.start_requests > 0 && !st.intake.shutdown;
                 (
                     batch,

@@ -2,6 +2,7 @@
 //! completion that turns the reply's bytes into the task's future(s).
 
 use super::image::ItemOutcome;
+use crate::cancel::{CancelToken, Cancelled};
 use crate::error::{BrokenExecutor, FutureError};
 use crate::executor::Payload;
 use crate::future::Promise;
@@ -12,6 +13,14 @@ pub(crate) struct PendingCall {
     pub(crate) completion: Box<dyn Completion>,
     /// Already marked running: sent to a worker that died before starting it, and requeued.
     pub(crate) started: bool,
+    /// The token the task runs under (`submit_cancellable`, a `map` with a token), if any.
+    /// While the call is queued, cancelling the token cancels its future(s) (registered at
+    /// submit), and dispatch drops it unsent. Once dispatched under task id `id`, a transport
+    /// forwards the request: it registers a `CancelTarget` on this token that sends the worker
+    /// a cancel for `id` (the worker raises the token its task reads through
+    /// `CancelToken::current`), and, on the process pool, kills the worker if the task has not
+    /// ended after a grace period. The MPI pool forwards it only: killing a rank ends the job.
+    pub(crate) token: Option<CancelToken>,
 }
 
 impl PendingCall {
@@ -20,7 +29,14 @@ impl PendingCall {
             frame,
             completion,
             started: false,
+            token: None,
         }
+    }
+
+    /// The same call, run under `token`.
+    pub(crate) fn with_token(mut self, token: Option<CancelToken>) -> Self {
+        self.token = token;
+        self
     }
 }
 
@@ -56,6 +72,35 @@ impl<R: Payload> Completion for Single<R> {
             })
         });
         self.promise.set(result);
+    }
+
+    fn cancel(self: Box<Self>) {
+        self.promise.cancel();
+    }
+}
+
+/// One `submit_cancellable`: one future, ended as cancelled if the task returned `Cancelled`.
+pub(crate) struct CancellableSingle<R> {
+    pub(crate) promise: Promise<R>,
+}
+
+impl<R: Payload> Completion for CancellableSingle<R> {
+    fn start(&self) -> bool {
+        self.promise.start()
+    }
+
+    fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
+        let result = outcome.and_then(|bytes| {
+            postcard::from_bytes::<Result<R, Cancelled>>(bytes).map_err(|e| {
+                let ty = std::any::type_name::<R>();
+                FutureError::Serialization(format!("cannot decode the task's result ({ty}): {e}"))
+            })
+        });
+        match result {
+            Ok(Err(Cancelled)) => self.promise.finish_cancelled(),
+            Ok(Ok(value)) => self.promise.set(Ok(value)),
+            Err(e) => self.promise.set(Err(e)),
+        }
     }
 
     fn cancel(self: Box<Self>) {
