@@ -103,6 +103,13 @@ where
 
     /// The next item in input order that this thread wins, or `None` at the end or a stop.
     fn claim_next(&self) -> Option<(usize, A)> {
+        // A cancelled token stops the batch here too: its `cancel` raises the flag (waking
+        // the running items) before it stops the batch, and an item that saw the flag must
+        // not find the next one still claimable.
+        if self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+            self.stop(FutureError::Cancelled);
+            return None;
+        }
         while !self.stopped.load(Ordering::Acquire) {
             // ORDERING: the counter only spreads indices; each slot's lock decides its claim.
             let i = self.next.fetch_add(1, Ordering::Relaxed);

@@ -290,6 +290,7 @@ impl ThreadPoolShared {
         // A worker of this pool waiting for room in its own queue could wait for ever if all
         // workers did: it runs the oldest queued task itself instead, which frees a slot.
         let on_worker = current_pool() == self.config.id;
+        let mut help = on_worker;
         let mut guard = self.room_lock.lock();
         self.blocked.fetch_add(1, Ordering::Relaxed);
         // ORDERING: SeqCst fence against the one in `slot_freed` (store-load): either the pop
@@ -305,16 +306,22 @@ impl ThreadPoolShared {
             if self.try_take_slot(capacity.limit) {
                 break Ok(Admission::Queue);
             }
-            if on_worker {
-                if let Some(job) = self.pop() {
-                    drop(guard);
-                    {
+            if help {
+                // Not under the room lock: the pop frees a slot, which takes it to notify.
+                drop(guard);
+                let helped = match self.pop() {
+                    Some(job) => {
                         let _none = CurrentToken::enter(None);
                         job.run(&|| {});
+                        true
                     }
-                    guard = self.room_lock.lock();
-                    continue;
-                }
+                    None => false,
+                };
+                guard = self.room_lock.lock();
+                // Nothing to run (the slots are held by submitters still pushing): check
+                // again under the lock, then wait.
+                help = helped;
+                continue;
             }
             match deadline {
                 None => self.room.wait(&mut guard),
@@ -327,6 +334,7 @@ impl ThreadPoolShared {
                     }
                 }
             }
+            help = on_worker;
         };
         self.blocked.fetch_sub(1, Ordering::Relaxed);
         drop(guard);

@@ -85,6 +85,11 @@ pub(crate) struct WithToken<F> {
 
 impl<T, F: FnOnce() -> Result<T, Cancelled> + Send + 'static> TaskBody<T> for WithToken<F> {
     fn call(self) -> Result<T, Cancelled> {
+        // Claimed between the token's flag going up and its cancel reaching this task (the
+        // flag is raised first, so running tasks hear it at once): it never starts.
+        if self.token.is_cancelled() {
+            return Err(Cancelled);
+        }
         let _current = CurrentToken::enter(Some(self.token));
         (self.func)()
     }
