@@ -48,9 +48,10 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum WhenFull {
     /// Wait until a worker takes a task off the queue (or the pool shuts down or breaks,
-    /// which fails the submit with that error). A worker of the same thread pool that would
-    /// wait on its own pool runs the oldest queued task itself instead, so a pool whose tasks
-    /// submit to it cannot deadlock.
+    /// which fails the submit with that error). A task of the same thread pool that would
+    /// wait for its own pool's queue runs the task it submits itself instead (as
+    /// `CallerRuns`), so a pool whose tasks submit to it cannot deadlock with every worker
+    /// waiting.
     #[default]
     Block,
     /// As `Block`, at most this long; then the submit fails with [`SubmitError::Full`].

@@ -25,7 +25,7 @@ pub(crate) trait OrderedSource<R>: Send + Sync {
     fn cancel(&self);
 }
 
-/// Options for [`Executor::map_with`] (Python's `timeout`, `chunksize` and `buffersize`, and
+/// Options for [`Executor::map_with`](crate::Executor::map_with) (Python's `timeout`, `chunksize` and `buffersize`, and
 /// beyond Python a [`cancel_token`](Self::cancel_token) and
 /// [`cancel_running`](Self::cancel_running)).
 ///

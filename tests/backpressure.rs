@@ -6,14 +6,11 @@
 //! not returned while the queue is provably full.
 
 mod common;
-use common::{stress_iterations, watchdog, within, Gate, HANG, LONG};
+use common::{started_then_wait, stress_iterations, watchdog, within, Fifo, Gate, HANG, LONG};
 
 use concurrent_futures::{
     Executor, FutureError, ProcessPoolExecutor, SubmitError, ThreadPoolExecutor, WhenFull,
 };
-use std::fs::File;
-use std::io::Read;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -202,7 +199,7 @@ fn the_queue_never_holds_more_than_its_capacity() {
 }
 
 #[test]
-fn a_worker_blocked_on_its_own_full_pool_runs_queued_tasks_instead_of_deadlocking() {
+fn a_task_submitting_to_its_own_full_pool_runs_what_it_submits_instead_of_deadlocking() {
     let _dog = watchdog(HANG, "worker submitting to its own full pool");
     let pool = Arc::new(
         ThreadPoolExecutor::builder()
@@ -212,21 +209,29 @@ fn a_worker_blocked_on_its_own_full_pool_runs_queued_tasks_instead_of_deadlockin
             .unwrap(),
     );
     let inner = pool.clone();
-    let total = within("a task fans out into its own pool", move || {
+    let (total, inline) = within("a task fans out into its own pool", move || {
         let f = pool
             .spawn(move || {
+                let me = std::thread::current().id();
                 let parts: Vec<_> = (1..=5u64)
-                    .map(|n| inner.spawn(move || n).unwrap())
+                    .map(|n| {
+                        inner
+                            .spawn(move || (n, std::thread::current().id() == me))
+                            .unwrap()
+                    })
                     .collect();
-                parts
-                    .into_iter()
-                    .map(|p| *p.result(None).unwrap())
-                    .sum::<u64>()
+                // The first part fills the queue; the others ran here, during their submit.
+                let inline = parts[1..]
+                    .iter()
+                    .all(|p| p.done() && p.result(None).unwrap().1);
+                let total = parts.iter().map(|p| p.result(None).unwrap().0).sum::<u64>();
+                (total, inline)
             })
             .unwrap();
         *f.result(None).unwrap()
     });
     assert_eq!(total, 15);
+    assert!(inline);
 }
 
 #[test]
@@ -260,58 +265,6 @@ fn without_a_capacity_nothing_is_ever_full() {
 // ---------------------------------------------------------------------------------------------
 // Process pool
 // ---------------------------------------------------------------------------------------------
-
-/// A named pipe in a fresh directory: opening it blocks until the other side opens it.
-struct Fifo {
-    dir: PathBuf,
-}
-
-impl Fifo {
-    fn pair(tag: &str) -> (Fifo, String, String) {
-        let dir = std::env::temp_dir().join(format!(
-            "cf-bp-{tag}-{}-{:?}",
-            std::process::id(),
-            Instant::now()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let make = |name: &str| {
-            let path = dir.join(name);
-            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-            // SAFETY: a valid NUL-terminated path.
-            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-            path.to_str().unwrap().to_owned()
-        };
-        let started = make("started");
-        let release = make("release");
-        (Fifo { dir }, started, release)
-    }
-
-    fn wait_started(&self) {
-        let mut s = String::new();
-        File::open(self.dir.join("started"))
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-    }
-
-    fn release(&self) {
-        std::fs::write(self.dir.join("release"), b"go").unwrap();
-    }
-}
-
-impl Drop for Fifo {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Writes to `started`, then blocks until the test writes to `release`.
-fn started_then_wait((started, release): (String, String)) -> u32 {
-    std::fs::write(started, b"started").unwrap();
-    let mut s = String::new();
-    File::open(release).unwrap().read_to_string(&mut s).unwrap();
-    std::process::id()
-}
 
 fn double(n: u64) -> u64 {
     n * 2

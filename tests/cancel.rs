@@ -5,11 +5,13 @@
 //! how a task ends are repeated (`CF_TEST_STRESS` multiplies the rounds).
 
 mod common;
-use common::{stress_iterations, watchdog, within, BlockedPool, HANG, LONG};
+use common::{
+    started_then_wait, stress_iterations, watchdog, within, BlockedPool, Fifo, HANG, LONG,
+};
 
 use concurrent_futures::{
     as_completed, wait, CancelToken, Cancelled, Executor, FutureError, FutureState, MapOptions,
-    ReturnWhen, ThreadPoolExecutor,
+    ProcessPoolExecutor, ReturnWhen, ThreadPoolExecutor,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -501,4 +503,59 @@ fn executor_submit_cancellable_works_on_threads() {
     token.cancel();
     assert_eq!(f.result(Some(LONG)), Err(FutureError::Cancelled));
     assert!(t0.elapsed() < LONG);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process pool: what works before the cancel request crosses to the worker process
+// ---------------------------------------------------------------------------------------------
+
+fn give_up(_: ()) -> Result<u8, Cancelled> {
+    Err(Cancelled)
+}
+
+fn finish(n: u8) -> Result<u8, Cancelled> {
+    Ok(n)
+}
+
+#[test]
+fn process_pool_a_task_returning_cancelled_ends_cancelled() {
+    let _dog = watchdog(HANG, "process pool cancellable");
+    let pool = ProcessPoolExecutor::new(1).unwrap();
+    let token = CancelToken::new();
+    let f = pool.submit_cancellable(&token, give_up, ()).unwrap();
+    assert_eq!(f.result(Some(LONG)), Err(FutureError::Cancelled));
+    assert!(f.cancelled());
+    let g = Executor::submit_cancellable(&pool, &token, finish, 3).unwrap();
+    assert_eq!(g.result(Some(LONG)), Ok(&3));
+}
+
+#[test]
+fn process_pool_a_token_cancels_queued_tasks_at_once() {
+    let _dog = watchdog(HANG, "process pool pending cancel");
+    let pool = ProcessPoolExecutor::new(1).unwrap();
+    let (fifo, s, r) = Fifo::pair("cancel");
+    let held = pool.submit(started_then_wait, (s, r)).unwrap();
+    fifo.wait_started();
+    let token = CancelToken::new();
+    let queued: Vec<_> = (0..3)
+        .map(|n| pool.submit_cancellable(&token, finish, n).unwrap())
+        .collect();
+    let mapped = pool
+        .map_with(finish, 0..3u8, MapOptions::new().cancel_token(&token))
+        .unwrap();
+    token.cancel();
+    // Cancelled and acknowledged before the manager reached them.
+    assert!(queued.iter().all(|f| f.cancelled()));
+    assert_eq!(
+        wait(&queued, Some(Duration::ZERO), ReturnWhen::AllCompleted)
+            .done
+            .len(),
+        3
+    );
+    fifo.release();
+    assert!(held.result(Some(LONG)).is_ok());
+    assert!(mapped.into_iter().all(|r| r == Err(FutureError::Cancelled)));
+    // A cancelled token queues nothing more.
+    let late = pool.submit_cancellable(&token, finish, 9).unwrap();
+    assert!(late.cancelled());
 }

@@ -59,7 +59,8 @@ pub enum FutureState {
     Pending,
     /// A worker is running it; it can no longer be cancelled.
     Running,
-    /// Cancelled before it ran.
+    /// Cancelled before it ran, or ended as cancelled by its task (which returned
+    /// [`Cancelled`](crate::Cancelled)).
     Cancelled,
     /// Finished with a value or a failure.
     Finished,
@@ -196,7 +197,8 @@ impl<T> Future<T> {
         matches!(self.core().state(), RUNNING | COMPLETING)
     }
 
-    /// True if the future was cancelled (Python's `cancelled()`).
+    /// True if the future was cancelled (Python's `cancelled()`): before it ran, or by its task
+    /// returning [`Cancelled`](crate::Cancelled) after its token was cancelled.
     ///
     /// ```
     /// use concurrent_futures::Future;
@@ -212,8 +214,10 @@ impl<T> Future<T> {
     ///
     /// A pending future becomes cancelled at once: its done-callbacks run on this thread and
     /// `result()` waiters wake with [`FutureError::Cancelled`]. A running or finished future
-    /// cannot be cancelled (Rust cannot interrupt a thread) and this returns false. Cancelling
-    /// twice returns true both times and runs the callbacks once.
+    /// cannot be cancelled (Rust cannot interrupt a thread) and this returns false; to stop a
+    /// running task, submit it with a [`CancelToken`](crate::CancelToken). Cancelling twice
+    /// returns true both times and runs the callbacks once, and a task that ended as cancelled
+    /// (it returned [`Cancelled`](crate::Cancelled)) reports true too.
     ///
     /// ```
     /// use concurrent_futures::Future;
@@ -516,6 +520,11 @@ impl<T: Send + Sync + 'static> Promise<T> {
 
     /// Cancels the future if it has not started, and acknowledges the cancellation.
     pub(crate) fn cancel(self) {
+        self.cancel_pending();
+    }
+
+    /// `cancel` without consuming the promise (a dispatch that finds its token cancelled).
+    pub(crate) fn cancel_pending(&self) {
         self.handle().cancel();
         let _ = self.start();
     }

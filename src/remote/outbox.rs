@@ -254,8 +254,14 @@ pub(crate) fn submit_one<Q: Outbox + ?Sized, A: Payload, R: Payload>(
     }
     match encode_task(portable, &arg) {
         Ok(frame) => {
-            let call =
-                PendingCall::new(frame, Box::new(Single { promise })).with_token(token.cloned());
+            let call = PendingCall::new(
+                frame,
+                Box::new(Single {
+                    promise,
+                    token: token.cloned(),
+                }),
+            )
+            .with_token(token.cloned());
             if let Err(refused) = outbox.enqueue(call, slot) {
                 return Err(TrySubmitError::new(refused, arg));
             }
@@ -306,8 +312,11 @@ pub(crate) fn submit_cancellable<Q: Outbox + ?Sized, A: Payload, R: Payload>(
     }
     match encode_task(portable, &arg) {
         Ok(frame) => {
-            let call = PendingCall::new(frame, Box::new(CancellableSingle { promise }))
-                .with_token(Some(token.clone()));
+            let single = CancellableSingle {
+                promise,
+                token: token.clone(),
+            };
+            let call = PendingCall::new(frame, Box::new(single)).with_token(Some(token.clone()));
             outbox.enqueue(call, slot)?;
             register(Some(token), target);
         }
@@ -345,8 +354,11 @@ fn submit_chunk<Q: Outbox + ?Sized, A: Payload, R: Payload>(
     }
     match encode_task(portable, &chunk) {
         Ok(frame) => {
-            let call = PendingCall::new(frame, Box::new(Chunk { items: promises }))
-                .with_token(token.cloned());
+            let chunk = Chunk {
+                items: promises,
+                token: token.cloned(),
+            };
+            let call = PendingCall::new(frame, Box::new(chunk)).with_token(token.cloned());
             outbox.enqueue(call, Slot::Free)?;
             for target in targets {
                 register(token, target);

@@ -54,13 +54,25 @@ pub(crate) trait Completion: Send {
     fn cancel(self: Box<Self>);
 }
 
-/// One `submit`: one future.
+/// Whether a call under `token` may start: not if the token is cancelled. `cancel` raises the
+/// flag before it reaches the pending futures, so a dispatch in between checks it here, and
+/// the futures are cancelled (and acknowledged) now.
+fn may_start(token: Option<&CancelToken>) -> bool {
+    !token.is_some_and(CancelToken::is_cancelled)
+}
+
+/// One `submit` (or one `map` item): one future, and the token it runs under, if any.
 pub(crate) struct Single<R> {
     pub(crate) promise: Promise<R>,
+    pub(crate) token: Option<CancelToken>,
 }
 
 impl<R: Payload> Completion for Single<R> {
     fn start(&self) -> bool {
+        if !may_start(self.token.as_ref()) {
+            self.promise.cancel_pending();
+            return false;
+        }
         self.promise.start()
     }
 
@@ -82,10 +94,15 @@ impl<R: Payload> Completion for Single<R> {
 /// One `submit_cancellable`: one future, ended as cancelled if the task returned `Cancelled`.
 pub(crate) struct CancellableSingle<R> {
     pub(crate) promise: Promise<R>,
+    pub(crate) token: CancelToken,
 }
 
 impl<R: Payload> Completion for CancellableSingle<R> {
     fn start(&self) -> bool {
+        if !may_start(Some(&self.token)) {
+            self.promise.cancel_pending();
+            return false;
+        }
         self.promise.start()
     }
 
@@ -111,10 +128,17 @@ impl<R: Payload> Completion for CancellableSingle<R> {
 /// One `map` chunk: a future per item, each completed from its own outcome.
 pub(crate) struct Chunk<R> {
     pub(crate) items: Vec<Promise<R>>,
+    pub(crate) token: Option<CancelToken>,
 }
 
 impl<R: Payload> Completion for Chunk<R> {
     fn start(&self) -> bool {
+        if !may_start(self.token.as_ref()) {
+            for p in &self.items {
+                p.cancel_pending();
+            }
+            return false;
+        }
         // Every item must be acknowledged, so no short-circuit.
         self.items.iter().fold(false, |any, p| p.start() | any)
     }

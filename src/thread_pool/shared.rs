@@ -4,7 +4,7 @@
 use super::queue::JobQueue;
 use super::task::{current_pool, set_current_pool, Job, Task, TaskBody, TaskEnd};
 use crate::backpressure::{Admission, Admit, Capacity, TrySubmitError, WhenFull};
-use crate::cancel::{CancelTarget, CancelToken, CurrentToken};
+use crate::cancel::{CancelTarget, CancelToken};
 use crate::error::{BrokenExecutor, SubmitError};
 use crate::future::waiter::deadline_after;
 use crate::future::Future;
@@ -287,10 +287,13 @@ impl ThreadPoolShared {
             (_, WhenFull::BlockFor(limit)) => deadline_after(Some(limit)),
             (_, WhenFull::Block) => None,
         };
-        // A worker of this pool waiting for room in its own queue could wait for ever if all
-        // workers did: it runs the oldest queued task itself instead, which frees a slot.
-        let on_worker = current_pool() == self.config.id;
-        let mut help = on_worker;
+        // A worker of this pool that waited for room in its own queue could wait for ever
+        // (all workers could): it runs the task it is submitting itself instead, as a call.
+        // Only that task, never other queued work, so nothing runs inside it that it did not
+        // ask for (no implicit re-entrancy, as for `result()` on a worker).
+        if current_pool() == self.config.id {
+            return Ok(Admission::RunHere);
+        }
         let mut guard = self.room_lock.lock();
         self.blocked.fetch_add(1, Ordering::Relaxed);
         // ORDERING: SeqCst fence against the one in `slot_freed` (store-load): either the pop
@@ -306,23 +309,6 @@ impl ThreadPoolShared {
             if self.try_take_slot(capacity.limit) {
                 break Ok(Admission::Queue);
             }
-            if help {
-                // Not under the room lock: the pop frees a slot, which takes it to notify.
-                drop(guard);
-                let helped = match self.pop() {
-                    Some(job) => {
-                        let _none = CurrentToken::enter(None);
-                        job.run(&|| {});
-                        true
-                    }
-                    None => false,
-                };
-                guard = self.room_lock.lock();
-                // Nothing to run (the slots are held by submitters still pushing): check
-                // again under the lock, then wait.
-                help = helped;
-                continue;
-            }
             match deadline {
                 None => self.room.wait(&mut guard),
                 Some(d) => {
@@ -334,7 +320,6 @@ impl ThreadPoolShared {
                     }
                 }
             }
-            help = on_worker;
         };
         self.blocked.fetch_sub(1, Ordering::Relaxed);
         drop(guard);
