@@ -158,7 +158,7 @@ impl ThreadPoolBuilder {
     /// // A producer far faster than two workers: never more than 100 tasks wait, and once
     /// // the queue is full the producer runs tasks itself, which paces it.
     /// let futures: Vec<_> = (0..10_000u64).map(|n| pool.submit(|n| n % 7, n).unwrap()).collect();
-    /// assert_eq!(futures.iter().map(|f| *f.result(None).unwrap()).sum::<u64>(), 29_997);
+    /// assert_eq!(futures.iter().map(|f| *f.result(None).unwrap()).sum::<u64>(), 29_994);
     /// ```
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = Some(n);
