@@ -64,8 +64,27 @@ use std::time::Duration;
 /// its future as cancelled ([`FutureError::Cancelled`](crate::FutureError::Cancelled)).
 ///
 /// [`CancelToken::check`] and [`CancelToken::sleep`] return it, so `?` propagates it. A task
-/// may also return it on its own: the executor does not consult the token, the task's word is
-/// final. It is a [`Payload`](crate::Payload), so it crosses to and from worker processes.
+/// submitted through a `*_cancellable` method has the type `FnOnce(A) -> Result<R, Cancelled>`
+/// while its future is a plain `Future<R>`:
+///
+/// - `Err(Cancelled)` ends the future as cancelled: [`Future::cancelled`](crate::Future::cancelled)
+///   is true, `result()` gives [`FutureError::Cancelled`](crate::FutureError::Cancelled),
+///   done-callbacks run, and [`wait`](crate::wait), [`as_completed`](crate::as_completed) and
+///   `.await` count it as done, exactly as for a future cancelled before it ran. Not a panic,
+///   not a worker death.
+/// - `Ok(value)` finishes it with the value, even if its token was cancelled meanwhile: the work
+///   is done, and dropping it would make the outcome depend on a race the task never saw.
+///
+/// The task's word is final (the executor does not consult the token), so a task ends exactly
+/// one way; a task may return `Cancelled` for a reason of its own too.
+///
+/// Why a return value and not an unwind (a panic with a `Cancelled` payload that the worker
+/// would catch): under `panic = "abort"` any unwind aborts the process, so cancelling one task
+/// would end the program; a return value works the same under both panic strategies, shows in
+/// the task's type that it may stop early, and crosses to worker processes as data (it is a
+/// [`Payload`](crate::Payload)). The future's error is the same `Cancelled` a pending future
+/// gets, not a new variant: for code that consumes results both mean "this task produced
+/// nothing, as someone asked" (.NET's `Canceled` status covers both too).
 ///
 /// ```
 /// use concurrent_futures::{CancelToken, Cancelled, FutureError};
@@ -105,8 +124,15 @@ impl From<Cancelled> for crate::error::FutureError {
 ///   are cancelled at once, running ones see [`is_cancelled`](Self::is_cancelled) turn true,
 ///   [`sleep`](Self::sleep), [`wait`](Self::wait) and [`cancelled`](Self::cancelled) wake up,
 ///   and [`child`](Self::child) tokens are cancelled too.
-/// - A task reads its own token with [`CancelToken::current`] and stops by returning
-///   `Err(`[`Cancelled`]`)`; see the module docs of the crate (`cancel`) for why.
+/// - A task reads its own token with [`CancelToken::current`] (each executor's worker sets it
+///   while the task runs, in whatever thread or process that is) and stops by returning
+///   `Err(`[`Cancelled`]`)` (see there for why a return value).
+///
+/// What a cancel does to a task that already runs depends on where it runs: on the thread
+/// pool it is cooperative (a thread cannot be interrupted: a task that never checks runs to its
+/// end); on the process pool a queued task is cancelled at once, and a running one does not
+/// hear the request yet (it does not cross to the worker process); on the MPI pool it is
+/// cooperative only, since killing a rank ends the whole MPI job.
 ///
 /// ```
 /// use concurrent_futures::{CancelToken, Cancelled, FutureError, ThreadPoolExecutor};

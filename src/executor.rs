@@ -79,8 +79,8 @@ pub trait Executor {
     /// while it is queued; a running task learns it cooperatively:
     ///
     /// - thread pool: the flag the task checks is the caller's token itself;
-    /// - process pool: the request crosses to the worker process, and a task that ignores it
-    ///   is killed after a grace period (the worker is replaced);
+    /// - process pool: a task already sent to a worker process does not hear the request yet
+    ///   (it does not cross the process boundary); a queued one is cancelled at once;
     /// - MPI pool: cooperative only: killing a rank would end the whole MPI job.
     ///
     /// Blocks as [`submit`](Executor::submit) does (a full bounded queue may make it wait).

@@ -131,6 +131,14 @@ fn a_task_submitted_with_a_cancelled_token_is_not_queued() {
     let f = pool.spawn_cancellable(&token, || Ok(1)).unwrap();
     assert_eq!(f.result(Some(Duration::ZERO)), Err(FutureError::Cancelled));
     assert_eq!(pool.num_threads(), 0, "no worker was started for it");
+    // A closed pool refuses first, token or not.
+    pool.shutdown(true, false);
+    assert_eq!(
+        pool.spawn_cancellable(&token, || Ok(1)).unwrap_err(),
+        concurrent_futures::SubmitError::Shutdown
+    );
+    let refused = pool.scope(|s| s.spawn_cancellable(&token, || Ok(2)).map(|_| ()));
+    assert_eq!(refused, Err(concurrent_futures::SubmitError::Shutdown));
 }
 
 #[test]

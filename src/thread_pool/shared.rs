@@ -168,6 +168,11 @@ impl ThreadPoolShared {
         T: Send + Sync + 'static,
     {
         if token.is_some_and(CancelToken::is_cancelled) {
+            // A closed pool still refuses first, as `submit` always does.
+            // ORDERING: Acquire pairs with the Release of `shutdown`/`break_pool`.
+            if let Err(refused) = self.refusal(self.gate.load(Ordering::Acquire)) {
+                return Err(TrySubmitError::new(refused, body));
+            }
             // Not queued: a task whose token is cancelled never starts (.NET's `Task.Run`
             // with a cancelled token returns a cancelled task).
             let task = Arc::new(Task::new(body, self.config.id));
@@ -207,7 +212,10 @@ impl ThreadPoolShared {
         if token.is_some_and(CancelToken::is_cancelled) {
             let future = Future::from_cell(task.clone());
             Job::cancel(task);
-            return Ok(future);
+            // ORDERING: Acquire pairs with the Release of `shutdown`/`break_pool`.
+            return self
+                .refusal(self.gate.load(Ordering::Acquire))
+                .map(|()| future);
         }
         match self.admit(Admit::Policy) {
             Ok(admission) => self.queue_admitted(task, admission, token),
