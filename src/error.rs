@@ -68,7 +68,9 @@ impl BrokenExecutor {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum FutureError {
-    /// The future was cancelled before it ran (Python's `CancelledError`).
+    /// The future was cancelled (Python's `CancelledError`): before it ran, or, for a task
+    /// submitted with a [`CancelToken`](crate::CancelToken), by the task itself returning
+    /// [`Cancelled`](crate::Cancelled) after its token was cancelled.
     #[error("the future was cancelled")]
     Cancelled,
     /// The wait ran out before the future finished (Python's `TimeoutError`). The future itself
@@ -191,6 +193,14 @@ pub enum SubmitError {
     /// (it lives in a dynamically loaded library).
     #[error("{0}")]
     NotPortable(String),
+    /// The executor's queue holds its `queue_capacity` tasks: from `try_submit`, from a
+    /// [`WhenFull::Fail`](crate::WhenFull::Fail) pool, or when a
+    /// [`WhenFull::BlockFor`](crate::WhenFull::BlockFor) wait ran out.
+    #[error("the executor's queue is full ({capacity} tasks waiting)")]
+    Full {
+        /// The pool's `queue_capacity`.
+        capacity: usize,
+    },
 }
 
 /// How a worker process ended: its pid and exit code, or the signal that killed it.
@@ -351,7 +361,7 @@ pub enum MpiPoolError {
         /// The liveness timeout in force.
         timeout: Duration,
     },
-    /// An option out of range: a liveness timeout under 100 ms, from
+    /// An option out of range: `queue_capacity(0)`, or a liveness timeout under 100 ms, from
     /// [`MpiPoolBuilder::liveness_timeout`](crate::MpiPoolBuilder::liveness_timeout) or the
     /// `CONCURRENT_FUTURES_MPI_LIVENESS_TIMEOUT` environment variable.
     #[error(transparent)]

@@ -1,5 +1,7 @@
 //! The `Executor` trait every pool implements, so that switching pools is a one-line change.
 
+use crate::backpressure::TrySubmitError;
+use crate::cancel::{CancelToken, Cancelled};
 use crate::error::{InvalidArgument, SubmitError};
 use crate::future::Future;
 use crate::map::{Map, MapOptions, ValidMapOptions};
@@ -69,6 +71,70 @@ pub trait Executor {
         arg: A,
     ) -> Result<Future<R>, SubmitError>;
 
+    /// Schedules `f(arg)` under `token`, a task that can be told to stop while it runs: the
+    /// same call on every executor.
+    ///
+    /// The task reads its token with [`CancelToken::current`] (in whatever thread or process
+    /// runs it), checks it (`token.check()?`, `token.sleep(d)?`) and returns `Err(Cancelled)` to
+    /// stop, which ends its future as cancelled ([`FutureError::Cancelled`](crate::FutureError::Cancelled)
+    /// from `result`, `cancelled()` true, seen by callbacks, [`wait`](crate::wait) and
+    /// [`as_completed`](crate::as_completed)). Cancelling the token cancels the task at once
+    /// while it is queued; a running task learns it cooperatively:
+    ///
+    /// - thread pool: the flag the task checks is the caller's token itself;
+    /// - process pool: a task already sent to a worker process does not hear the request yet
+    ///   (it does not cross the process boundary); a queued one is cancelled at once;
+    /// - MPI pool: cooperative only: killing a rank would end the whole MPI job.
+    ///
+    /// Blocks as [`submit`](Executor::submit) does (a full bounded queue may make it wait).
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Executor::submit).
+    ///
+    /// ```
+    /// use concurrent_futures::{CancelToken, Cancelled, Executor, FutureError, ThreadPoolExecutor};
+    /// use std::time::Duration;
+    /// fn wait_for_ever(_: ()) -> Result<(), Cancelled> {
+    ///     CancelToken::current().sleep(Duration::MAX) // ends only when cancelled
+    /// }
+    /// let ex = ThreadPoolExecutor::new(1).unwrap();
+    /// let token = CancelToken::new();
+    /// let f = Executor::submit_cancellable(&ex, &token, wait_for_ever, ()).unwrap();
+    /// token.cancel();
+    /// assert_eq!(f.result(None), Err(FutureError::Cancelled));
+    /// ```
+    fn submit_cancellable<A: Payload, R: Payload>(
+        &self,
+        token: &CancelToken,
+        f: fn(A) -> Result<R, Cancelled>,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError>;
+
+    /// [`submit`](Executor::submit) that never blocks and never runs the task in the caller:
+    /// when the executor's bounded queue is full (or it refuses work), the argument comes back
+    /// in the error (tokio#4955's `try_spawn_blocking`, for every executor).
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError`] holding `arg`: [`SubmitError::Full`] when the queue holds its
+    /// `queue_capacity` tasks, or any error of `submit`.
+    ///
+    /// ```
+    /// use concurrent_futures::{Executor, ThreadPoolExecutor};
+    /// fn double(n: i32) -> i32 { n * 2 }
+    /// let ex = ThreadPoolExecutor::new(1).unwrap();
+    /// let f = Executor::try_submit(&ex, double, 21).unwrap();
+    /// assert_eq!(f.result(None), Ok(&42));
+    /// ex.shutdown(true, false);
+    /// assert_eq!(Executor::try_submit(&ex, double, 5).unwrap_err().into_inner(), 5);
+    /// ```
+    fn try_submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, TrySubmitError<A>>;
+
     /// `f` over every item, results in input order (Python's `map` with options).
     ///
     /// Without `buffersize`, every item is submitted now, as Python does; results are pulled
@@ -127,7 +193,9 @@ pub trait Executor {
     /// Provided for every executor on top of [`submit`](Executor::submit). The iterator yields
     /// each item's `Ok(value)` or error as soon as it is done, fastest first; `buffersize`,
     /// `timeout` and dropping behave as for [`map_with`](Executor::map_with). It borrows the
-    /// executor, to submit lazily. See [`MapUnordered`].
+    /// executor, to submit lazily. See [`MapUnordered`]. The executors of this crate override
+    /// it to run the items under [`MapOptions::cancel_token`]; this provided version submits
+    /// through `submit`, so its items run without the token.
     ///
     /// # Errors
     ///

@@ -72,6 +72,8 @@
 //! | `terminate_workers()`, `kill_workers()` (3.14) | [`terminate_workers`](ProcessPoolExecutor::terminate_workers), [`kill_workers`](ProcessPoolExecutor::kill_workers) |
 //! | (none: Python starts workers on demand) | [`Executor::start_workers`]: start every worker now and wait until each is ready |
 //! | `PicklingError` | [`FutureError::Serialization`] |
+//! | (none: `cancel()` only stops pending work) | [`CancelToken`], [`submit_cancellable`](Executor::submit_cancellable), a task returning [`Cancelled`] |
+//! | (none: the queue is unbounded) | `queue_capacity(n)` + [`WhenFull`] on the builders, [`try_submit`](Executor::try_submit) |
 //!
 //! # Threads or processes, behind one trait
 //!
@@ -163,6 +165,48 @@
 //! assert_eq!(squares, [1, 4, 9, 16]);
 //! ```
 //!
+//! # Stopping running work, and bounded queues (beyond Python)
+//!
+//! Python's `cancel()` stops only pending tasks, and every pool's queue is unbounded. Here:
+//!
+//! - **[`CancelToken`]** (.NET's `CancellationToken`): submit with
+//!   [`submit_cancellable`](Executor::submit_cancellable) (any executor),
+//!   [`spawn_cancellable`](ThreadPoolExecutor::spawn_cancellable),
+//!   [`Scope::spawn_cancellable`] or a `map` with [`MapOptions::cancel_token`]. The task reads
+//!   its token with [`CancelToken::current`], checks or sleeps on it, and returns
+//!   `Err(`[`Cancelled`]`)` to stop; its future then ends as cancelled, which `wait`,
+//!   `as_completed`, callbacks and `.await` see like any cancel. Cancelling a token cancels its
+//!   pending tasks at once. [`MapOptions::cancel_running`] makes dropping a `map` iterator (or
+//!   its timeout) stop the running items too.
+//! - **Back-pressure**: `queue_capacity(n)` and [`WhenFull`] on every builder (block, block for
+//!   a while, fail with [`SubmitError::Full`], or run the task in the caller), and `try_submit`,
+//!   which never blocks and hands the task back in a [`TrySubmitError`].
+//!
+//! ```
+//! use concurrent_futures::{CancelToken, Cancelled, FutureError, ThreadPoolExecutor, WhenFull};
+//! use std::time::Duration;
+//!
+//! let pool = ThreadPoolExecutor::builder()
+//!     .max_workers(2)
+//!     .queue_capacity(100)
+//!     .when_full(WhenFull::Block)
+//!     .build()
+//!     .unwrap();
+//! let token = CancelToken::new();
+//! let watch = pool
+//!     .spawn_cancellable(&token, || -> Result<u32, Cancelled> {
+//!         let token = CancelToken::current();
+//!         let mut polls = 0;
+//!         loop {
+//!             token.sleep(Duration::from_millis(10))?; // a cancel wakes this at once
+//!             polls += 1;
+//!         }
+//!     })
+//!     .unwrap();
+//! token.cancel();
+//! assert_eq!(watch.result(None), Err(FutureError::Cancelled));
+//! ```
+//!
 //! # Waiting inside a worker
 //!
 //! Python deadlocks when a task waits for another task of the same, saturated pool. Here, a
@@ -184,6 +228,8 @@
 #![warn(unreachable_pub)]
 
 mod as_completed;
+mod backpressure;
+mod cancel;
 mod entry;
 mod error;
 mod executor;
@@ -205,6 +251,8 @@ mod thread_pool;
 mod wait;
 
 pub use crate::as_completed::{as_completed, AsCompleted};
+pub use crate::backpressure::{TrySubmitError, WhenFull};
+pub use crate::cancel::{CancelToken, Cancellation, Cancelled};
 #[cfg(feature = "mpi")]
 pub use crate::error::MpiPoolError;
 pub use crate::error::{

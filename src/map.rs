@@ -1,5 +1,6 @@
 //! `Map`: the ordered result iterator of `Executor::map`, shared by every executor.
 
+use crate::cancel::CancelToken;
 use crate::error::{FutureError, InvalidArgument, SubmitError};
 use crate::future::waiter::deadline_after;
 use crate::future::Future;
@@ -24,7 +25,9 @@ pub(crate) trait OrderedSource<R>: Send + Sync {
     fn cancel(&self);
 }
 
-/// Options for [`Executor::map_with`](crate::Executor::map_with) (Python's `timeout`, `chunksize` and `buffersize`).
+/// Options for [`Executor::map_with`](crate::Executor::map_with) (Python's `timeout`, `chunksize` and `buffersize`, and
+/// beyond Python a [`cancel_token`](Self::cancel_token) and
+/// [`cancel_running`](Self::cancel_running)).
 ///
 /// ```
 /// use concurrent_futures::MapOptions;
@@ -32,11 +35,13 @@ pub(crate) trait OrderedSource<R>: Send + Sync {
 /// let opts = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(8);
 /// assert_eq!(opts.get_buffersize(), Some(8));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MapOptions {
     timeout: Option<Duration>,
     buffersize: Option<usize>,
     chunksize: usize,
+    cancel_token: Option<CancelToken>,
+    cancel_running: bool,
 }
 
 impl Default for MapOptions {
@@ -57,6 +62,8 @@ impl MapOptions {
             timeout: None,
             buffersize: None,
             chunksize: 1,
+            cancel_token: None,
+            cancel_running: false,
         }
     }
 
@@ -96,6 +103,75 @@ impl MapOptions {
     pub const fn chunksize(mut self, n: usize) -> Self {
         self.chunksize = n;
         self
+    }
+
+    /// Runs every item under `token` (beyond Python): each item's code reads it with
+    /// [`CancelToken::current`], and cancelling it cancels every item not started yet (they
+    /// yield [`FutureError::Cancelled`]) and tells the running ones to stop, on every executor.
+    /// One token can cover several maps, submits and scopes.
+    ///
+    /// A `map` item's function returns a plain value, so an item that stops early returns
+    /// whatever it stands for (an `Option`, a partial result); to end items as cancelled, submit
+    /// them with `submit_cancellable` and collect with [`as_completed`](crate::as_completed).
+    ///
+    /// ```
+    /// use concurrent_futures::{CancelToken, FutureError, MapOptions, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// let token = CancelToken::new();
+    /// token.cancel(); // cancelled before the map: nothing runs
+    /// let out: Vec<_> = pool
+    ///     .map_with(|n: u32| n, 0..3, MapOptions::new().cancel_token(&token))
+    ///     .unwrap()
+    ///     .collect();
+    /// assert_eq!(out, [Err(FutureError::Cancelled), Err(FutureError::Cancelled), Err(FutureError::Cancelled)]);
+    /// ```
+    pub fn cancel_token(mut self, token: &CancelToken) -> Self {
+        self.cancel_token = Some(token.clone());
+        self
+    }
+
+    /// When the iterator is dropped, or its timeout passes, cancel the running items too, not
+    /// only the pending ones (beyond Python: its `map` lets running items finish). The items
+    /// run under a token of the map's own (a [`child`](CancelToken::child) of
+    /// [`cancel_token`](Self::cancel_token)'s if one is set, which itself is never
+    /// cancelled by this), and the drop or timeout cancels it: running items see it through
+    /// [`CancelToken::current`] and can stop. Off by default.
+    ///
+    /// ```
+    /// use concurrent_futures::{CancelToken, MapOptions, ThreadPoolExecutor};
+    /// use std::time::Duration;
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// fn slow(n: u64) -> Option<u64> {
+    ///     // An hour, unless the map goes away.
+    ///     CancelToken::current().sleep(Duration::from_secs(3600)).ok().map(|()| n)
+    /// }
+    /// let mut results = pool.map_with(slow, 0..4, MapOptions::new().cancel_running(true)).unwrap();
+    /// drop(results); // the two running items wake from their sleep now
+    /// pool.shutdown(true, false); // returns at once
+    /// ```
+    pub fn cancel_running(mut self, yes: bool) -> Self {
+        self.cancel_running = yes;
+        self
+    }
+
+    /// The token set with [`cancel_token`](Self::cancel_token), if any.
+    ///
+    /// ```
+    /// let token = concurrent_futures::CancelToken::new();
+    /// let opts = concurrent_futures::MapOptions::new().cancel_token(&token);
+    /// assert_eq!(opts.get_cancel_token(), Some(&token));
+    /// ```
+    pub fn get_cancel_token(&self) -> Option<&CancelToken> {
+        self.cancel_token.as_ref()
+    }
+
+    /// Whether [`cancel_running`](Self::cancel_running) is on.
+    ///
+    /// ```
+    /// assert!(!concurrent_futures::MapOptions::new().get_cancel_running());
+    /// ```
+    pub const fn get_cancel_running(&self) -> bool {
+        self.cancel_running
     }
 
     /// The timeout set, if any.
@@ -140,8 +216,17 @@ impl MapOptions {
 
 /// [`MapOptions`] that passed [`MapOptions::validate`]: `buffersize` is `None` or positive and
 /// `chunksize` positive. The defaults are valid, so `map` without options cannot fail.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ValidMapOptions(MapOptions);
+
+/// The tokens of one `map` call, from its options.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MapTokens {
+    /// What every item runs under (and is registered with, so a cancel reaches it pending).
+    pub(crate) items: Option<CancelToken>,
+    /// What the iterator cancels when dropped or timed out (`cancel_running`): `items` then.
+    pub(crate) stop: Option<CancelToken>,
+}
 
 impl ValidMapOptions {
     /// `MapOptions::new()`, valid by construction.
@@ -149,6 +234,23 @@ impl ValidMapOptions {
 
     pub(crate) fn get(&self) -> &MapOptions {
         &self.0
+    }
+
+    /// The items' token and the stop token: with `cancel_running`, a token of the map's own
+    /// (a child of the caller's, so dropping the map never cancels the caller's token).
+    pub(crate) fn tokens(&self) -> MapTokens {
+        let items = match (&self.0.cancel_token, self.0.cancel_running) {
+            (Some(token), false) => Some(token.clone()),
+            (Some(token), true) => Some(token.child()),
+            (None, true) => Some(CancelToken::new()),
+            (None, false) => None,
+        };
+        let stop = if self.0.cancel_running {
+            items.clone()
+        } else {
+            None
+        };
+        MapTokens { items, stop }
     }
 
     /// For a `map` that sends `chunksize` items per task but yields item by item: the buffer
@@ -172,7 +274,8 @@ impl ValidMapOptions {
 ///   ends.
 /// - If the executor refuses an item (it was shut down), the iterator yields the items already
 ///   submitted, then one [`FutureError::Rejected`], then ends.
-/// - Dropping the iterator cancels every item that has not started (running ones finish).
+/// - Dropping the iterator cancels every item that has not started (running ones finish, unless
+///   [`MapOptions::cancel_running`] asks them to stop too).
 /// - In async code each `next()` stalls the runtime's thread while it waits: submit the items
 ///   and await their futures (`futures::future::join_all` keeps input order), or iterate
 ///   inside `tokio::task::spawn_blocking`.
@@ -195,6 +298,9 @@ pub struct Map<'a, R> {
     deadline: Option<Instant>,
     rejected: Option<SubmitError>,
     finished: bool,
+    /// Cancelled with the pending items when the iterator is dropped or times out
+    /// (`MapOptions::cancel_running`).
+    stop: Option<CancelToken>,
 }
 
 impl<'a, R: Send + 'static> Map<'a, R> {
@@ -232,7 +338,14 @@ impl<'a, R: Send + 'static> Map<'a, R> {
             deadline,
             rejected: None,
             finished: false,
+            stop: None,
         }
+    }
+
+    /// Cancels `stop` too when the iterator is dropped or times out.
+    pub(crate) fn stopping(mut self, stop: Option<CancelToken>) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// The results of a batch that was submitted whole.
@@ -280,13 +393,17 @@ impl<R> Map<'_, R> {
         }
     }
 
-    /// Cancels every submitted item that has not started.
+    /// Cancels every submitted item that has not started, and with `cancel_running` tells the
+    /// running ones to stop.
     fn cancel_pending(&mut self) {
         for f in self.in_flight.drain(..) {
             f.cancel();
         }
         if let Some((batch, _)) = &self.ordered {
             batch.cancel();
+        }
+        if let Some(stop) = &self.stop {
+            stop.cancel();
         }
     }
 }

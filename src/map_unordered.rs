@@ -2,6 +2,7 @@
 //! call), shared by every executor.
 
 use crate::as_completed::Completions;
+use crate::cancel::CancelToken;
 use crate::error::{FutureError, SubmitError};
 use crate::future::waiter::{deadline_after, Notify};
 use crate::future::{Entry, Future};
@@ -26,7 +27,9 @@ use std::time::Instant;
 ///   ends.
 /// - If the executor refuses an item (shut down), the items already submitted are still
 ///   yielded, then one [`FutureError::Rejected`], then the iterator ends.
-/// - Dropping the iterator cancels every item that has not started.
+/// - Dropping the iterator cancels every item that has not started (and, with
+///   [`MapOptions::cancel_running`](crate::MapOptions::cancel_running), asks the running ones
+///   to stop).
 /// - Called on a worker of a thread pool with no timeout, items of that pool that no worker has
 ///   started run on the waiting thread, so a saturated pool cannot deadlock.
 /// - In async code each `next()` stalls the runtime's thread while it waits: submit the items
@@ -60,6 +63,8 @@ pub struct MapUnordered<'a, R> {
     /// The refusal, and the input index it happened at.
     rejected: Option<(usize, SubmitError)>,
     finished: bool,
+    /// Cancelled with the pending items on drop or timeout (`MapOptions::cancel_running`).
+    stop: Option<CancelToken>,
 }
 
 impl<'a, R: Send + 'static> MapUnordered<'a, R> {
@@ -81,6 +86,7 @@ impl<'a, R: Send + 'static> MapUnordered<'a, R> {
             deadline: deadline_after(options.get_timeout()),
             rejected: None,
             finished: false,
+            stop: None,
         };
         let mut items = items;
         let ahead = options.get_buffersize().unwrap_or(usize::MAX);
@@ -97,6 +103,12 @@ impl<'a, R: Send + 'static> MapUnordered<'a, R> {
             map.feed = Some(Box::new(move || items.next().map(&mut submit)));
         }
         map
+    }
+
+    /// Cancels `stop` too when the iterator is dropped or times out.
+    pub(crate) fn stopping(mut self, stop: Option<CancelToken>) -> Self {
+        self.stop = stop;
+        self
     }
 
     /// Registers a freshly submitted future under a token.
@@ -214,6 +226,9 @@ impl<R> MapUnordered<'_, R> {
         }
         self.in_flight = 0;
         self.feed = None;
+        if let Some(stop) = &self.stop {
+            stop.cancel();
+        }
     }
 }
 

@@ -6,7 +6,10 @@
 //! loom causality error. The `CPython` IDs cite `tests/CPYTHON.md`.
 #![cfg(concurrent_futures_loom)]
 
-use concurrent_futures::{as_completed, wait, Future, FutureError, ReturnWhen, ThreadPoolExecutor};
+use concurrent_futures::{
+    as_completed, wait, CancelToken, Cancelled, Future, FutureError, ReturnWhen, SubmitError,
+    ThreadPoolExecutor, WhenFull,
+};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
@@ -437,6 +440,126 @@ fn scope_join_racing_its_task_never_returns_early() {
         let f = pool.scope(|s| s.spawn(|| ran.fetch_add(1, Ordering::Relaxed)).unwrap());
         assert_eq!(ran.load(Ordering::Relaxed), 1);
         assert!(f.done());
+    });
+}
+
+/// A thread blocked in `CancelToken::wait` racing `cancel` on another thread is always woken
+/// (the flag is raised under the lock the waiter checks it with), and sees it cancelled.
+#[test]
+fn token_wait_racing_cancel_is_never_lost() {
+    loom::model(|| {
+        let token = CancelToken::new();
+        let canceller = {
+            let token = token.clone();
+            thread::spawn(move || token.cancel())
+        };
+        assert!(token.wait(None));
+        assert_eq!(token.check(), Err(Cancelled));
+        canceller.join().unwrap();
+    });
+}
+
+/// A cancellable task finishing while its token is cancelled ends exactly one way: it ran and
+/// returned its value, it saw the token and ended cancelled, or it was cancelled while still
+/// queued and never ran. Its done-callback runs exactly once, `result` waiters and `wait` see
+/// the same end, and `cancelled()` agrees with it.
+#[test]
+fn cancel_racing_completion_ends_one_way_and_waiters_see_it() {
+    bounded(2).check(|| {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let token = CancelToken::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let f = pool
+            .spawn_cancellable(&token, move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                CancelToken::current().check()?;
+                Ok(7u8)
+            })
+            .unwrap();
+        let callbacks = Arc::new(AtomicUsize::new(0));
+        let c = callbacks.clone();
+        f.add_done_callback(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        let canceller = {
+            let token = token.clone();
+            thread::spawn(move || token.cancel())
+        };
+        let seen = f.result(None).copied();
+        canceller.join().unwrap();
+        assert_eq!(wait([&f], None, ReturnWhen::AllCompleted).done.len(), 1);
+        pool.shutdown(true, false);
+        let ran = runs.load(Ordering::Relaxed);
+        match seen {
+            Ok(v) => assert!(v == 7 && ran == 1 && !f.cancelled()),
+            Err(e) => assert!(e == FutureError::Cancelled && ran <= 1 && f.cancelled()),
+        }
+        assert_eq!(callbacks.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A pool of one busy worker and a queue of capacity 1 that is full: returns the pool, the
+/// queued task's future, and the gate that releases the busy task.
+fn full_pool() -> (Arc<ThreadPoolExecutor>, Future<u8>, Future<()>) {
+    let pool = Arc::new(
+        ThreadPoolExecutor::builder()
+            .max_workers(1)
+            .queue_capacity(1)
+            .when_full(WhenFull::Block)
+            .build()
+            .unwrap(),
+    );
+    let (started, gate) = (Future::<()>::new(), Future::<()>::new());
+    let (s, g) = (started.clone(), gate.clone());
+    pool.spawn(move || {
+        s.set_result(()).unwrap();
+        g.result(None).unwrap();
+    })
+    .unwrap();
+    started.result(None).unwrap();
+    let queued = pool.spawn(|| 2u8).unwrap();
+    (pool, queued, gate)
+}
+
+/// A submit blocked on a full queue racing `shutdown`: it is woken with the shutdown error
+/// (or refused by the gate if it comes after), never left waiting; the queued task still runs.
+#[test]
+fn a_blocked_submit_racing_shutdown_gets_the_shutdown_error() {
+    bounded(2).check(|| {
+        let (pool, queued, gate) = full_pool();
+        let submitter = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.spawn(|| 3u8).map(|_| ()))
+        };
+        pool.shutdown(false, false);
+        assert_eq!(submitter.join().unwrap(), Err(SubmitError::Shutdown));
+        gate.set_result(()).unwrap();
+        assert_eq!(queued.result(None), Ok(&2));
+        drop(Arc::try_unwrap(pool).ok().expect("only handle"));
+    });
+}
+
+/// A submit blocked on a full queue racing the worker that frees its slot: it is always woken
+/// and admitted, and its task runs. At 1 preemption: the worker then runs three tasks and
+/// goes to sleep around the submitter's claim, and at 2 the model ran past 15 minutes; the
+/// wake-up under test (the fences of `take_slot` and `slot_freed`) needs one preemption to
+/// fail: reading `blocked` before freeing the slot in `slot_freed` deadlocks it at 1.
+#[test]
+fn a_blocked_submit_is_woken_when_a_worker_frees_a_slot() {
+    bounded(1).check(|| {
+        let (pool, queued, gate) = full_pool();
+        let submitter = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.spawn(|| 3u8))
+        };
+        gate.set_result(()).unwrap();
+        let third = submitter
+            .join()
+            .unwrap()
+            .expect("admitted once a slot frees");
+        assert_eq!(queued.result(None), Ok(&2));
+        assert_eq!(third.result(None), Ok(&3));
     });
 }
 

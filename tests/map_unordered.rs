@@ -141,7 +141,9 @@ fn a_refused_item_is_reported_once_after_the_submitted_ones() {
 fn invalid_options_are_rejected() {
     let pool = ThreadPoolExecutor::new(1).unwrap();
     let zero = MapOptions::new().buffersize(0);
-    assert!(pool.map_unordered_with(|n: u8| n, [1], zero).is_err());
+    assert!(pool
+        .map_unordered_with(|n: u8| n, [1], zero.clone())
+        .is_err());
     assert!(Executor::map_unordered_with(&pool, double, [1], zero).is_err());
 }
 

@@ -7,6 +7,7 @@
 //!   bits 0-2  PENDING → RUNNING → COMPLETING → FINISHED
 //!             PENDING → SETTING → FINISHED               (a promise set directly)
 //!             PENDING → CANCELLED → NOTIFIED             (the executor saw the cancel)
+//!             PENDING → RUNNING → NOTIFIED               (the task returned `Cancelled`)
 //!   bit 3     WAITERS    the list may hold entries: whoever ends the future must drain it
 //!   bit 4     NOTIFYING  callbacks of a finished future are still running on the completer
 //!   bit 5     LATE       a `Take` waiter registered while NOTIFYING: the completer drains again
@@ -246,6 +247,24 @@ impl<T> Core<T> {
                 Err(cur) => Claim::Taken(cur & STATE),
             },
             Err(cur) => Claim::Taken(cur & STATE),
+        }
+    }
+
+    /// RUNNING → NOTIFIED: the running task stopped because it was cancelled (it returned
+    /// `Cancelled`). The future ends as one cancelled before it ran would after the executor's
+    /// claim: every waiter kind and every callback is released at once, since no claim will
+    /// follow. Returns false (and changes nothing) if the future is not running: someone
+    /// called `set_result` on it meanwhile, and that outcome stays.
+    pub(crate) fn finish_cancelled(&self, handle: impl FnOnce() -> Future<T>) -> bool {
+        match self.transition(RUNNING, NOTIFIED) {
+            Ok(prev) => {
+                if prev & WAITERS != 0 {
+                    // Nothing to take from a cancelled future: no entry is set aside.
+                    let _ = self.drain(Ended::Cancelled, handle, false);
+                }
+                true
+            }
+            Err(_) => false,
         }
     }
 

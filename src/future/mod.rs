@@ -8,10 +8,11 @@ pub use self::awaiting::{Await, AwaitRef};
 pub(crate) use self::core::{Claim, Core, Entry, Kind, Outcome, CANCELLED, PENDING};
 use self::core::{TakeRefused, COMPLETING, FINISHED, NOTIFIED, RUNNING, SETTING};
 use self::waiter::deadline_after;
+use crate::cancel::CancelTarget;
 use crate::error::{FutureError, InvalidStateError};
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// What sits behind a handle: a bare core (a promise made with [`Future::new`]) or an executor's
@@ -58,7 +59,8 @@ pub enum FutureState {
     Pending,
     /// A worker is running it; it can no longer be cancelled.
     Running,
-    /// Cancelled before it ran.
+    /// Cancelled before it ran, or ended as cancelled by its task (which returned
+    /// [`Cancelled`](crate::Cancelled)).
     Cancelled,
     /// Finished with a value or a failure.
     Finished,
@@ -216,7 +218,8 @@ impl<T> Future<T> {
         matches!(self.core().state(), RUNNING | COMPLETING)
     }
 
-    /// True if the future was cancelled (Python's `cancelled()`).
+    /// True if the future was cancelled (Python's `cancelled()`): before it ran, or by its task
+    /// returning [`Cancelled`](crate::Cancelled) after its token was cancelled.
     ///
     /// ```
     /// use concurrent_futures::Future;
@@ -232,8 +235,10 @@ impl<T> Future<T> {
     ///
     /// A pending future becomes cancelled at once: its done-callbacks run on this thread and
     /// `result()` waiters wake with [`FutureError::Cancelled`]. A running or finished future
-    /// cannot be cancelled (Rust cannot interrupt a thread) and this returns false. Cancelling
-    /// twice returns true both times and runs the callbacks once.
+    /// cannot be cancelled (Rust cannot interrupt a thread) and this returns false; to stop a
+    /// running task, submit it with a [`CancelToken`](crate::CancelToken). Cancelling twice
+    /// returns true both times and runs the callbacks once, and a task that ended as cancelled
+    /// (it returned [`Cancelled`](crate::Cancelled)) reports true too.
     ///
     /// ```
     /// use concurrent_futures::Future;
@@ -545,11 +550,21 @@ pub(crate) struct Promise<T> {
 }
 
 impl<T: Send + 'static> Promise<T> {
-    /// A pending future and its promise.
-    pub(crate) fn new() -> (Self, Future<T>) {
-        let cell: Arc<dyn FutureCell<T>> = Arc::new(Core::new());
+    /// A pending future and its promise, and the future as a token's cancel target: a cancel
+    /// while it is pending cancels and acknowledges it, so the transport drops it unsent.
+    pub(crate) fn with_target() -> (Self, Future<T>, Weak<dyn CancelTarget>) {
+        let core = Arc::new(Core::new());
+        let target = Arc::downgrade(&core) as Weak<dyn CancelTarget>;
+        let cell: Arc<dyn FutureCell<T>> = core;
         let future = Future::from_cell(Arc::clone(&cell));
-        (Promise { cell }, future)
+        (Promise { cell }, future, target)
+    }
+
+    /// Ends the running future as cancelled: the task returned `Cancelled` (a remote one, or
+    /// one a `CallerRuns` policy ran here). Marks it running first if it is still pending.
+    pub(crate) fn finish_cancelled(self) {
+        let _ = self.start();
+        let _ = self.cell.core().finish_cancelled(|| self.handle());
     }
 
     fn handle(&self) -> Future<T> {
@@ -572,8 +587,30 @@ impl<T: Send + 'static> Promise<T> {
 
     /// Cancels the future if it has not started, and acknowledges the cancellation.
     pub(crate) fn cancel(self) {
+        self.cancel_pending();
+    }
+
+    /// `cancel` without consuming the promise (a dispatch that finds its token cancelled).
+    pub(crate) fn cancel_pending(&self) {
         self.handle().cancel();
         let _ = self.start();
+    }
+}
+
+/// A token cancels a bare future (a remote call's, through its promise) while it is pending,
+/// and acknowledges the cancel at once, as `shutdown(cancel_futures)` does: `wait` and
+/// `as_completed` see it done without waiting for the transport to reach it in its queue, and
+/// the transport's claim then fails, so it drops the call unsent.
+impl<T: Send + 'static> CancelTarget for Core<T> {
+    fn on_cancel(self: Arc<Self>) {
+        let future = Future::from_cell(self as Arc<dyn FutureCell<T>>);
+        if future.cancel() {
+            let _ = future.core().claim(|| future.clone());
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        self.state() == PENDING
     }
 }
 

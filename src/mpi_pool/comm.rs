@@ -269,7 +269,7 @@ impl MpiSession {
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let cancelled: Vec<PendingCall> = {
             let mut st = self.state.lock();
-            st.shutdown = true;
+            st.close();
             if cancel_futures {
                 st.queue.drain(..).collect()
             } else {
@@ -592,7 +592,7 @@ impl Comm {
             let batch: Vec<PendingCall> = {
                 let mut st = session.state.lock();
                 let n = room.min(st.queue.len());
-                st.queue.drain(..n).collect()
+                st.take(n)
             };
             if batch.is_empty() {
                 return moved;

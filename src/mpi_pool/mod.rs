@@ -20,15 +20,18 @@ mod serve;
 pub(crate) use self::rank::enter_rank;
 
 use self::comm::MpiSession;
+use crate::backpressure::{Admit, Capacity, TrySubmitError, WhenFull};
+use crate::cancel::{CancelToken, Cancelled};
 #[cfg(doc)]
 use crate::error::FutureError; // for the docs' links
 use crate::error::{InvalidArgument, MpiPoolError, SubmitError};
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
 use crate::map::{Map, MapOptions, ValidMapOptions};
+use crate::map_unordered::MapUnordered;
 use crate::remote::frame::{Call, ToWorker, PROTOCOL};
 use crate::remote::image::{self, ImageId};
-use crate::remote::outbox;
+use crate::remote::outbox::{self, Outbox};
 use crate::remote::role;
 use std::fmt;
 use std::sync::Arc;
@@ -112,6 +115,8 @@ pub struct MpiPoolBuilder {
     initializer: Option<Result<(image::Portable, Vec<u8>), String>>,
     liveness_timeout: Option<Duration>,
     bogus_image: bool,
+    queue_capacity: Option<usize>,
+    when_full: WhenFull,
 }
 
 impl fmt::Debug for MpiPoolBuilder {
@@ -119,6 +124,8 @@ impl fmt::Debug for MpiPoolBuilder {
         f.debug_struct("MpiPoolBuilder")
             .field("initializer", &self.initializer.is_some())
             .field("liveness_timeout", &self.liveness_timeout)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("when_full", &self.when_full)
             .finish()
     }
 }
@@ -173,6 +180,34 @@ impl MpiPoolBuilder {
         self
     }
 
+    /// At most `n` submitted tasks wait on rank 0 for the communication thread to send them
+    /// to a rank (beyond mpi4py, whose queue is unbounded); a submit that finds `n` waiting
+    /// does what [`when_full`](Self::when_full) says (by default it blocks until one is sent).
+    /// `map` items are bounded by their own `buffersize` instead (see [`WhenFull`]). `0` is
+    /// rejected by [`build`](Self::build).
+    ///
+    /// ```no_run
+    /// let pool = concurrent_futures::MpiPoolExecutor::builder().queue_capacity(64).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = Some(n);
+        self
+    }
+
+    /// What a submit does when the queue holds [`queue_capacity`](Self::queue_capacity) tasks
+    /// (default [`WhenFull::Block`]). With [`WhenFull::CallerRuns`] the task runs on rank 0.
+    ///
+    /// ```no_run
+    /// use concurrent_futures::{MpiPoolExecutor, WhenFull};
+    /// let pool = MpiPoolExecutor::builder().queue_capacity(64).when_full(WhenFull::Fail).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.when_full = policy;
+        self
+    }
+
     /// Makes the handshake send an identity no executable has (tests of the refusal path).
     ///
     /// Exists only with the `test-hooks` feature, for the crate's own tests: not part of the API.
@@ -196,8 +231,9 @@ impl MpiPoolBuilder {
     /// rank, [`MpiPoolError::NotRankZero`] in a task, [`MpiPoolError::Busy`] while another
     /// executor is open, [`MpiPoolError::ImageMismatch`] if a rank runs another executable,
     /// [`MpiPoolError::RankLost`] if a rank was lost (now or earlier in the job),
-    /// [`MpiPoolError::InvalidArgument`] for a liveness timeout under 100 ms (given here or in
-    /// the environment), [`MpiPoolError::Setup`] if MPI or the initializer cannot be set up.
+    /// [`MpiPoolError::InvalidArgument`] for `queue_capacity(0)` or a liveness timeout under
+    /// 100 ms (given here or in the environment), [`MpiPoolError::Setup`] if MPI or the
+    /// initializer cannot be set up.
     ///
     /// ```
     /// use concurrent_futures::{MpiPoolError, MpiPoolExecutor};
@@ -210,6 +246,7 @@ impl MpiPoolBuilder {
         if !role::hook_ran() {
             return Err(MpiPoolError::MissingEntryHook);
         }
+        let capacity = Capacity::new(self.queue_capacity, self.when_full)?;
         match role::rank() {
             None => return Err(MpiPoolError::NotLaunched),
             Some(0) => {}
@@ -247,6 +284,7 @@ impl MpiPoolBuilder {
         }
         .encode(&mut hello);
         let shared = comm::runtime()?.open(hello, liveness)?;
+        shared.intake().set_capacity(capacity);
         Ok(MpiPoolExecutor { shared })
     }
 }
@@ -304,14 +342,16 @@ impl MpiPoolExecutor {
 
     /// Schedules `f(arg)` on a worker rank and returns its future (Python's `submit`).
     ///
-    /// Does not block: the argument is encoded here and queued for the communication thread.
-    /// If it cannot be encoded, the future is returned already failed with
-    /// [`FutureError::Serialization`].
+    /// Does not block: the argument is encoded here and queued for the communication thread
+    /// (with a [`queue_capacity`](MpiPoolBuilder::queue_capacity) and a full queue, it does
+    /// what the pool's [`WhenFull`] says). If it cannot be encoded, the future is returned
+    /// already failed with [`FutureError::Serialization`].
     ///
     /// # Errors
     ///
     /// [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] if the pool broke,
-    /// [`SubmitError::NotPortable`] if `f` is not linked into the executable.
+    /// [`SubmitError::NotPortable`] if `f` is not linked into the executable,
+    /// [`SubmitError::Full`] if the queue is full and the policy says to fail.
     ///
     /// ```no_run
     /// use concurrent_futures::MpiPoolExecutor;
@@ -324,7 +364,57 @@ impl MpiPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        outbox::submit_one(&*self.shared, f, arg)
+        outbox::submit_one(&*self.shared, f, arg, Admit::Policy, None).map_err(SubmitError::from)
+    }
+
+    /// Schedules `f(arg)` on a worker rank under `token` (see
+    /// [`Executor::submit_cancellable`]). Cooperative only: cancelling the token cancels the
+    /// task while it is queued on rank 0, and a running task stops only if it checks its token
+    /// and returns `Err(Cancelled)`. A rank is never killed: under MPI that ends the whole job.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// ```no_run
+    /// use concurrent_futures::{CancelToken, Cancelled, MpiPoolExecutor};
+    /// fn step(n: u32) -> Result<u32, Cancelled> {
+    ///     CancelToken::current().check()?;
+    ///     Ok(n + 1)
+    /// }
+    /// let pool = MpiPoolExecutor::new().unwrap();
+    /// let token = CancelToken::new();
+    /// assert_eq!(pool.submit_cancellable(&token, step, 1).unwrap().result(None), Ok(&2));
+    /// ```
+    pub fn submit_cancellable<A: Payload, R: Payload>(
+        &self,
+        token: &CancelToken,
+        f: fn(A) -> Result<R, Cancelled>,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        outbox::submit_cancellable(&*self.shared, token, f, arg)
+    }
+
+    /// [`submit`](Self::submit) that never blocks and never runs the task on rank 0 (see
+    /// [`Executor::try_submit`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError`] holding `arg`: [`SubmitError::Full`] when the queue holds its
+    /// `queue_capacity` tasks, or an error of `submit`.
+    ///
+    /// ```no_run
+    /// use concurrent_futures::MpiPoolExecutor;
+    /// fn double(n: i32) -> i32 { n * 2 }
+    /// let pool = MpiPoolExecutor::new().unwrap();
+    /// assert_eq!(pool.try_submit(double, 21).unwrap().result(None), Ok(&42));
+    /// ```
+    pub fn try_submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, TrySubmitError<A>> {
+        outbox::submit_one(&*self.shared, f, arg, Admit::Try, None)
     }
 
     /// `f` over every item on the worker ranks, results in input order (Python's `map`).
@@ -417,6 +507,23 @@ impl Executor for MpiPoolExecutor {
         MpiPoolExecutor::submit(self, f, arg)
     }
 
+    fn submit_cancellable<A: Payload, R: Payload>(
+        &self,
+        token: &CancelToken,
+        f: fn(A) -> Result<R, Cancelled>,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        MpiPoolExecutor::submit_cancellable(self, token, f, arg)
+    }
+
+    fn try_submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, TrySubmitError<A>> {
+        MpiPoolExecutor::try_submit(self, f, arg)
+    }
+
     fn map<'a, I, R>(&self, f: fn(I::Item) -> R, items: I) -> Map<'a, R>
     where
         I: IntoIterator,
@@ -440,6 +547,26 @@ impl Executor for MpiPoolExecutor {
         R: Payload,
     {
         MpiPoolExecutor::map_with(self, f, items, options)
+    }
+
+    fn map_unordered_with<'a, I, R>(
+        &'a self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, InvalidArgument>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        Ok(outbox::map_unordered_with(
+            &*self.shared,
+            f,
+            items,
+            options.validate()?,
+        ))
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

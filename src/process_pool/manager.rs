@@ -124,7 +124,7 @@ impl ProcessPoolShared {
     pub(super) fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let cancelled: Vec<PendingCall> = {
             let mut st = self.state.lock();
-            st.intake.shutdown = true;
+            st.intake.close();
             // Waiting `start_workers` calls get no answer after this: they return `Shutdown`.
             self.started_cond.notify_all();
             if cancel_futures {
@@ -310,7 +310,8 @@ impl Manager {
                 };
                 let (call, left) = {
                     let mut st = self.shared.state.lock();
-                    (st.intake.queue.pop_front(), st.intake.queue.len())
+                    // `take` frees the slot for a submitter blocked on a full queue.
+                    (st.intake.take(1).pop(), st.intake.queue.len())
                 };
                 let Some(call) = call else {
                     break;

@@ -13,14 +13,17 @@ mod worker_process;
 pub(crate) use self::child::serve_parent;
 
 use self::manager::{Manager, ProcessPoolConfig, ProcessPoolShared};
+use crate::backpressure::{Admit, Capacity, TrySubmitError, WhenFull};
+use crate::cancel::{CancelToken, Cancelled};
 #[cfg(doc)]
 use crate::error::FutureError; // for the docs' links
 use crate::error::{InvalidArgument, ProcessPoolError, SubmitError};
 use crate::executor::{Executor, Payload};
 use crate::future::Future;
 use crate::map::{Map, MapOptions, ValidMapOptions};
+use crate::map_unordered::MapUnordered;
 use crate::remote::image;
-use crate::remote::outbox;
+use crate::remote::outbox::{self, Outbox};
 use crate::remote::role;
 use crate::retry::RetryPolicy;
 use std::fmt;
@@ -114,6 +117,8 @@ pub struct ProcessPoolBuilder {
     initializer: Option<Result<(image::Portable, Vec<u8>), String>>,
     bogus_image: bool,
     program: Option<std::path::PathBuf>,
+    queue_capacity: Option<usize>,
+    when_full: WhenFull,
 }
 
 impl fmt::Debug for ProcessPoolBuilder {
@@ -126,6 +131,8 @@ impl fmt::Debug for ProcessPoolBuilder {
             .field("break_on_worker_death", &self.break_on_worker_death)
             .field("retry", &self.retry)
             .field("initializer", &self.initializer.is_some())
+            .field("queue_capacity", &self.queue_capacity)
+            .field("when_full", &self.when_full)
             .finish()
     }
 }
@@ -274,6 +281,45 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// At most `n` submitted tasks wait in the parent for the manager to send them to a worker
+    /// (beyond Python, whose queue is unbounded); a submit that finds `n` waiting does what
+    /// [`when_full`](Self::when_full) says (by default it blocks until the manager takes one).
+    /// Tasks sent to workers (at most two per worker) do not count. `map` items are bounded by
+    /// their own `buffersize` instead (see [`WhenFull`]). `0` is rejected by
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// use concurrent_futures::{ProcessPoolExecutor, WhenFull};
+    /// fn square(n: u64) -> u64 { n * n }
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(2)
+    ///     .queue_capacity(16)
+    ///     .when_full(WhenFull::Block)
+    ///     .build()
+    ///     .unwrap();
+    /// // The producer waits whenever 16 tasks are queued: memory stays bounded.
+    /// let futures: Vec<_> = (0..200u64).map(|n| pool.submit(square, n).unwrap()).collect();
+    /// assert_eq!(*futures[199].result(None).unwrap(), 199 * 199);
+    /// ```
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = Some(n);
+        self
+    }
+
+    /// What a submit does when the queue holds [`queue_capacity`](Self::queue_capacity) tasks
+    /// (default [`WhenFull::Block`]). With [`WhenFull::CallerRuns`] the task runs in this
+    /// process, without the pool's crash isolation or `task_timeout`.
+    ///
+    /// ```
+    /// use concurrent_futures::{ProcessPoolExecutor, WhenFull};
+    /// let pool = ProcessPoolExecutor::builder().queue_capacity(4).when_full(WhenFull::Fail).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.when_full = policy;
+        self
+    }
+
     /// Makes the handshake send an identity no executable has (tests of the refusal path).
     ///
     /// Exists only with the `test-hooks` feature, for the crate's own tests: not part of the API.
@@ -300,7 +346,8 @@ impl ProcessPoolBuilder {
     /// # Errors
     ///
     /// [`ProcessPoolError::InvalidArgument`] for `max_workers(0)`, `max_tasks_per_child(0)`,
-    /// a zero `task_timeout` or `startup_timeout`, or a retry policy of 0 attempts;
+    /// `queue_capacity(0)`, a zero `task_timeout` or `startup_timeout`, or a retry policy of 0
+    /// attempts;
     /// [`ProcessPoolError::MissingEntryHook`] if the worker entry hook is not linked in;
     /// [`ProcessPoolError::Setup`] if the manager thread, its poller or the executable's
     /// identity cannot be had, or the initializer cannot be sent.
@@ -331,6 +378,7 @@ impl ProcessPoolBuilder {
             .startup_timeout
             .unwrap_or(DEFAULT_STARTUP_TIMEOUT)
             .min(self.task_timeout.unwrap_or(Duration::MAX));
+        let capacity = Capacity::new(self.queue_capacity, self.when_full)?;
         if !role::hook_ran() {
             return Err(ProcessPoolError::MissingEntryHook);
         }
@@ -363,6 +411,7 @@ impl ProcessPoolBuilder {
             },
             waker,
         ));
+        shared.intake().set_capacity(capacity);
         let manager = Manager::new(Arc::clone(&shared), poll);
         std::thread::Builder::new()
             .name(format!("{name}-manager"))
@@ -447,13 +496,16 @@ impl ProcessPoolExecutor {
     /// Schedules `f(arg)` in a worker process and returns its future (Python's `submit`).
     ///
     /// Does not block: the argument is encoded here and queued; a worker process is started
-    /// by the pool's manager when none is free. If the argument cannot be encoded, the future
-    /// is returned already failed with [`FutureError::Serialization`].
+    /// by the pool's manager when none is free. (With a
+    /// [`queue_capacity`](ProcessPoolBuilder::queue_capacity) and a full queue it does what the
+    /// pool's [`WhenFull`] says.) If the argument cannot be encoded, the future is returned
+    /// already failed with [`FutureError::Serialization`].
     ///
     /// # Errors
     ///
     /// [`SubmitError::Shutdown`] after `shutdown`, [`SubmitError::Broken`] if the pool broke,
-    /// [`SubmitError::NotPortable`] if `f` is not linked into the executable.
+    /// [`SubmitError::NotPortable`] if `f` is not linked into the executable,
+    /// [`SubmitError::Full`] if the queue is full and the policy says to fail.
     ///
     /// ```
     /// use concurrent_futures::ProcessPoolExecutor;
@@ -477,7 +529,59 @@ impl ProcessPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        outbox::submit_one(&*self.shared, f, arg)
+        outbox::submit_one(&*self.shared, f, arg, Admit::Policy, None).map_err(SubmitError::from)
+    }
+
+    /// Schedules `f(arg)` in a worker process under `token` (see
+    /// [`Executor::submit_cancellable`]): cancelling the token cancels the task while it is
+    /// queued, and its `Err(Cancelled)` ends the future as cancelled.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// ```
+    /// use concurrent_futures::{CancelToken, Cancelled, FutureError, ProcessPoolExecutor};
+    /// fn step(n: u32) -> Result<u32, Cancelled> {
+    ///     CancelToken::current().check()?;
+    ///     Ok(n + 1)
+    /// }
+    /// let pool = ProcessPoolExecutor::new(1).unwrap();
+    /// let token = CancelToken::new();
+    /// assert_eq!(pool.submit_cancellable(&token, step, 1).unwrap().result(None), Ok(&2));
+    /// token.cancel();
+    /// let f = pool.submit_cancellable(&token, step, 2).unwrap();
+    /// assert_eq!(f.result(None), Err(FutureError::Cancelled));
+    /// ```
+    pub fn submit_cancellable<A: Payload, R: Payload>(
+        &self,
+        token: &CancelToken,
+        f: fn(A) -> Result<R, Cancelled>,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        outbox::submit_cancellable(&*self.shared, token, f, arg)
+    }
+
+    /// [`submit`](Self::submit) that never blocks and never runs the task here (see
+    /// [`Executor::try_submit`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError`] holding `arg`: [`SubmitError::Full`] when the queue holds its
+    /// `queue_capacity` tasks, or an error of `submit`.
+    ///
+    /// ```
+    /// use concurrent_futures::ProcessPoolExecutor;
+    /// fn double(n: i32) -> i32 { n * 2 }
+    /// let pool = ProcessPoolExecutor::new(1).unwrap();
+    /// assert_eq!(pool.try_submit(double, 21).unwrap().result(None), Ok(&42));
+    /// ```
+    pub fn try_submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, TrySubmitError<A>> {
+        outbox::submit_one(&*self.shared, f, arg, Admit::Try, None)
     }
 
     /// `f` over every item in worker processes, results in input order (Python's `map`).
@@ -613,6 +717,23 @@ impl Executor for ProcessPoolExecutor {
         ProcessPoolExecutor::submit(self, f, arg)
     }
 
+    fn submit_cancellable<A: Payload, R: Payload>(
+        &self,
+        token: &CancelToken,
+        f: fn(A) -> Result<R, Cancelled>,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        ProcessPoolExecutor::submit_cancellable(self, token, f, arg)
+    }
+
+    fn try_submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, TrySubmitError<A>> {
+        ProcessPoolExecutor::try_submit(self, f, arg)
+    }
+
     fn map<'a, I, R>(&self, f: fn(I::Item) -> R, items: I) -> Map<'a, R>
     where
         I: IntoIterator,
@@ -636,6 +757,26 @@ impl Executor for ProcessPoolExecutor {
         R: Payload,
     {
         ProcessPoolExecutor::map_with(self, f, items, options)
+    }
+
+    fn map_unordered_with<'a, I, R>(
+        &'a self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, InvalidArgument>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        Ok(outbox::map_unordered_with(
+            &*self.shared,
+            f,
+            items,
+            options.validate()?,
+        ))
     }
 
     fn start_workers(&self) -> Result<(), SubmitError> {

@@ -2,6 +2,7 @@
 //! completion that turns the reply's bytes into the task's future(s).
 
 use super::image::ItemOutcome;
+use crate::cancel::{CancelToken, Cancelled};
 use crate::error::{BrokenExecutor, FutureError};
 use crate::executor::Payload;
 use crate::future::Promise;
@@ -15,6 +16,14 @@ pub(crate) struct PendingCall {
     pub(crate) marked_running: bool,
     /// Attempts that started and ended with their worker (a death or a task timeout).
     pub(crate) attempts_lost: u32,
+    /// The token the task runs under (`submit_cancellable`, a `map` with a token), if any.
+    /// While the call is queued, cancelling the token cancels its future(s) (registered at
+    /// submit), and dispatch drops it unsent. Once dispatched under task id `id`, a transport
+    /// forwards the request: it registers a `CancelTarget` on this token that sends the worker
+    /// a cancel for `id` (the worker raises the token its task reads through
+    /// `CancelToken::current`), and, on the process pool, kills the worker if the task has not
+    /// ended after a grace period. The MPI pool forwards it only: killing a rank ends the job.
+    pub(crate) token: Option<CancelToken>,
 }
 
 impl PendingCall {
@@ -24,7 +33,14 @@ impl PendingCall {
             completion,
             marked_running: false,
             attempts_lost: 0,
+            token: None,
         }
+    }
+
+    /// The same call, run under `token`.
+    pub(crate) fn with_token(mut self, token: Option<CancelToken>) -> Self {
+        self.token = token;
+        self
     }
 }
 
@@ -42,13 +58,25 @@ pub(crate) trait Completion: Send {
     fn cancel(self: Box<Self>);
 }
 
-/// One `submit`: one future.
+/// Whether a call under `token` may start: not if the token is cancelled. `cancel` raises the
+/// flag before it reaches the pending futures, so a dispatch in between checks it here, and
+/// the futures are cancelled (and acknowledged) now.
+fn may_start(token: Option<&CancelToken>) -> bool {
+    !token.is_some_and(CancelToken::is_cancelled)
+}
+
+/// One `submit` (or one `map` item): one future, and the token it runs under, if any.
 pub(crate) struct Single<R> {
     pub(crate) promise: Promise<R>,
+    pub(crate) token: Option<CancelToken>,
 }
 
 impl<R: Payload> Completion for Single<R> {
     fn start(&self) -> bool {
+        if !may_start(self.token.as_ref()) {
+            self.promise.cancel_pending();
+            return false;
+        }
         self.promise.start()
     }
 
@@ -67,13 +95,54 @@ impl<R: Payload> Completion for Single<R> {
     }
 }
 
+/// One `submit_cancellable`: one future, ended as cancelled if the task returned `Cancelled`.
+pub(crate) struct CancellableSingle<R> {
+    pub(crate) promise: Promise<R>,
+    pub(crate) token: CancelToken,
+}
+
+impl<R: Payload> Completion for CancellableSingle<R> {
+    fn start(&self) -> bool {
+        if !may_start(Some(&self.token)) {
+            self.promise.cancel_pending();
+            return false;
+        }
+        self.promise.start()
+    }
+
+    fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
+        let result = outcome.and_then(|bytes| {
+            postcard::from_bytes::<Result<R, Cancelled>>(bytes).map_err(|e| {
+                let ty = std::any::type_name::<R>();
+                FutureError::Serialization(format!("cannot decode the task's result ({ty}): {e}"))
+            })
+        });
+        match result {
+            Ok(Err(Cancelled)) => self.promise.finish_cancelled(),
+            Ok(Ok(value)) => self.promise.set(Ok(value)),
+            Err(e) => self.promise.set(Err(e)),
+        }
+    }
+
+    fn cancel(self: Box<Self>) {
+        self.promise.cancel();
+    }
+}
+
 /// One `map` chunk: a future per item, each completed from its own outcome.
 pub(crate) struct Chunk<R> {
     pub(crate) items: Vec<Promise<R>>,
+    pub(crate) token: Option<CancelToken>,
 }
 
 impl<R: Payload> Completion for Chunk<R> {
     fn start(&self) -> bool {
+        if !may_start(self.token.as_ref()) {
+            for p in &self.items {
+                p.cancel_pending();
+            }
+            return false;
+        }
         // Every item must be acknowledged, so no short-circuit.
         self.items.iter().fold(false, |any, p| p.start() | any)
     }

@@ -14,6 +14,7 @@
 //! the stop error when it gets there.
 
 use super::task::{current_pool, Job};
+use crate::cancel::{CancelTarget, CancelToken, CurrentToken};
 use crate::error::{BrokenExecutor, FutureError};
 use crate::map::OrderedSource;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,6 +43,8 @@ pub(crate) struct Batch<A, R, F> {
     waiting: AtomicUsize,
     wait_lock: Mutex<()>,
     wake: Condvar,
+    /// The token every item runs under (`MapOptions::cancel_token`, `cancel_running`).
+    token: Option<CancelToken>,
 }
 
 impl<A, R, F> Batch<A, R, F>
@@ -50,7 +53,12 @@ where
     R: Send + 'static,
     F: Fn(A) -> R + Send + Sync + 'static,
 {
-    pub(crate) fn new(func: Arc<F>, items: impl Iterator<Item = A>, pool: usize) -> Self {
+    pub(crate) fn new(
+        func: Arc<F>,
+        items: impl Iterator<Item = A>,
+        pool: usize,
+        token: Option<CancelToken>,
+    ) -> Self {
         Batch {
             func,
             slots: items.map(|a| Mutex::new(Slot::Pending(a))).collect(),
@@ -61,6 +69,7 @@ where
             waiting: AtomicUsize::new(0),
             wait_lock: Mutex::new(()),
             wake: Condvar::new(),
+            token,
         }
     }
 
@@ -94,6 +103,13 @@ where
 
     /// The next item in input order that this thread wins, or `None` at the end or a stop.
     fn claim_next(&self) -> Option<(usize, A)> {
+        // A cancelled token stops the batch here too: its `cancel` raises the flag (waking
+        // the running items) before it stops the batch, and an item that saw the flag must
+        // not find the next one still claimable.
+        if self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+            self.stop(FutureError::Cancelled);
+            return None;
+        }
         while !self.stopped.load(Ordering::Acquire) {
             // ORDERING: the counter only spreads indices; each slot's lock decides its claim.
             let i = self.next.fetch_add(1, Ordering::Relaxed);
@@ -108,7 +124,13 @@ where
     }
 
     fn call(&self, a: A) -> Result<R, FutureError> {
-        crate::panic::catch(|| (self.func)(a))
+        match &self.token {
+            Some(token) => {
+                let _current = CurrentToken::enter(Some(token.clone()));
+                crate::panic::catch(|| (self.func)(a))
+            }
+            None => crate::panic::catch(|| (self.func)(a)),
+        }
     }
 
     fn publish(&self, i: usize, out: Result<R, FutureError>) {
@@ -160,6 +182,8 @@ where
             // worker that may never come (every one of them could be a reader).
             if self.pool == current_pool() {
                 if let Some(a) = self.claim(i) {
+                    // Not under the reading task's token (`call` sets the map's own, if any).
+                    let _none = CurrentToken::enter(None);
                     self.publish(i, self.call(a));
                     continue;
                 }
@@ -226,5 +250,23 @@ where
     fn is_claimed(&self) -> bool {
         // ORDERING: a hint for a scope's bookkeeping; batches never enter a scope.
         self.next.load(Ordering::Relaxed) >= self.slots.len()
+    }
+}
+
+/// A token stops a batch as dropping its `Map` does: the items not started yield `Cancelled`.
+impl<A, R, F> CancelTarget for Batch<A, R, F>
+where
+    A: Send + 'static,
+    R: Send + 'static,
+    F: Fn(A) -> R + Send + Sync + 'static,
+{
+    fn on_cancel(self: Arc<Self>) {
+        self.stop(FutureError::Cancelled);
+    }
+
+    fn is_live(&self) -> bool {
+        // ORDERING: a hint for pruning a token's registrations; a stale true keeps the entry.
+        !self.stopped.load(Ordering::Relaxed)
+            && self.next.load(Ordering::Relaxed) < self.slots.len()
     }
 }

@@ -12,12 +12,14 @@ pub use self::scope::Scope;
 
 use self::batch::Batch;
 use self::shared::{Initializer, ThreadPoolConfig, ThreadPoolShared};
-use self::task::Job;
+use self::task::{Call, Job, WithToken};
+use crate::backpressure::{Admit, Capacity, TrySubmitError, WhenFull};
+use crate::cancel::{CancelTarget, CancelToken, Cancelled};
 use crate::error::{InvalidArgument, SubmitError};
 use crate::executor::{Executor, Payload};
 use crate::future::waiter::deadline_after;
 use crate::future::Future;
-use crate::map::{Map, MapOptions, OrderedSource, ValidMapOptions};
+use crate::map::{Map, MapOptions, MapTokens, OrderedSource, ValidMapOptions};
 use crate::map_unordered::MapUnordered;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -72,6 +74,8 @@ pub struct ThreadPoolBuilder {
     thread_name_prefix: Option<String>,
     stack_size: Option<usize>,
     initializer: Option<Initializer>,
+    queue_capacity: Option<usize>,
+    when_full: WhenFull,
 }
 
 impl ThreadPoolBuilder {
@@ -137,11 +141,56 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// At most `n` submitted tasks wait for a worker (beyond Python, whose queue is
+    /// unbounded); a submit that finds `n` waiting does what [`when_full`](Self::when_full)
+    /// says (by default it blocks until a worker takes one). Tasks being run do not count.
+    /// `map` and `map_unordered` items are never refused: they are bounded by their own
+    /// `buffersize` (see [`WhenFull`]). `0` is rejected by [`build`](Self::build).
+    ///
+    /// Without a capacity, submit costs what it did before capacities existed: one branch.
+    ///
+    /// ```
+    /// use concurrent_futures::{ThreadPoolExecutor, WhenFull};
+    /// let pool = ThreadPoolExecutor::builder()
+    ///     .max_workers(2)
+    ///     .queue_capacity(100)
+    ///     .when_full(WhenFull::CallerRuns)
+    ///     .build()
+    ///     .unwrap();
+    /// // A producer far faster than two workers: never more than 100 tasks wait, and once
+    /// // the queue is full the producer runs tasks itself, which paces it.
+    /// let futures: Vec<_> = (0..10_000u64).map(|n| pool.submit(|n| n % 7, n).unwrap()).collect();
+    /// assert_eq!(futures.iter().map(|f| *f.result(None).unwrap()).sum::<u64>(), 29_994);
+    /// ```
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = Some(n);
+        self
+    }
+
+    /// What a submit does when the queue holds [`queue_capacity`](Self::queue_capacity) tasks:
+    /// block (the default), block for a while, fail, or run the task in the caller. Ignored
+    /// without a capacity.
+    ///
+    /// ```
+    /// use concurrent_futures::{ThreadPoolExecutor, WhenFull};
+    /// use std::time::Duration;
+    /// let pool = ThreadPoolExecutor::builder()
+    ///     .queue_capacity(8)
+    ///     .when_full(WhenFull::BlockFor(Duration::from_millis(100)))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn when_full(mut self, policy: WhenFull) -> Self {
+        self.when_full = policy;
+        self
+    }
+
     /// Creates the pool. No thread starts until the first submit.
     ///
     /// # Errors
     ///
-    /// [`InvalidArgument`] if `max_workers` is 0.
+    /// [`InvalidArgument`] if `max_workers` or `queue_capacity` is 0.
     ///
     /// ```
     /// let err = concurrent_futures::ThreadPoolExecutor::builder().max_workers(0).build();
@@ -152,6 +201,7 @@ impl ThreadPoolBuilder {
         if max_workers == 0 {
             return Err(InvalidArgument("max_workers must be greater than 0"));
         }
+        let capacity = Capacity::new(self.queue_capacity, self.when_full)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let name_prefix = self
             .thread_name_prefix
@@ -163,6 +213,7 @@ impl ThreadPoolBuilder {
                 name_prefix,
                 stack_size: self.stack_size,
                 initializer: self.initializer,
+                capacity,
             }),
         })
     }
@@ -175,6 +226,8 @@ impl fmt::Debug for ThreadPoolBuilder {
             .field("thread_name_prefix", &self.thread_name_prefix)
             .field("stack_size", &self.stack_size)
             .field("initializer", &self.initializer.is_some())
+            .field("queue_capacity", &self.queue_capacity)
+            .field("when_full", &self.when_full)
             .finish()
     }
 }
@@ -208,6 +261,8 @@ impl ThreadPoolExecutor {
             thread_name_prefix: None,
             stack_size: None,
             initializer: None,
+            queue_capacity: None,
+            when_full: WhenFull::Block,
         }
     }
 
@@ -265,12 +320,17 @@ impl ThreadPoolExecutor {
     /// Schedules `f(arg)` and returns its future (Python's `submit(fn, arg)`).
     ///
     /// `f` may be any closure, including one that captures its environment. Does not block,
-    /// beyond starting a worker thread when none is idle.
+    /// beyond starting a worker thread when none is idle, unless the pool has a
+    /// [`queue_capacity`](ThreadPoolBuilder::queue_capacity) and its queue is full: then it
+    /// does what the pool's [`WhenFull`] says (wait for room, for ever or up to its limit,
+    /// fail, or run `f` here).
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Shutdown`] after `shutdown`; [`SubmitError::Broken`] after an initializer
-    /// failed; [`SubmitError::Spawn`] if the pool has no thread and the OS refused one.
+    /// [`SubmitError::Shutdown`] after `shutdown` (also when it wakes a submit waiting for
+    /// room); [`SubmitError::Broken`] after an initializer failed; [`SubmitError::Spawn`] if
+    /// the pool has no thread and the OS refused one; [`SubmitError::Full`] if the queue is
+    /// full and the policy is `Fail`, or `BlockFor` ran out.
     ///
     /// ```
     /// use concurrent_futures::ThreadPoolExecutor;
@@ -307,6 +367,150 @@ impl ThreadPoolExecutor {
         R: Send + 'static,
     {
         self.shared.submit(f)
+    }
+
+    /// Schedules `f(arg)` under `token`: a task that can be told to stop while it runs (beyond
+    /// Python, whose `cancel()` only stops pending work).
+    ///
+    /// The task runs with `token` as [`CancelToken::current`], checks it when it can
+    /// (`token.check()?`, `token.sleep(d)?`), and returns `Err(Cancelled)` to stop: its future
+    /// then ends as cancelled ([`Future::cancelled`] is true, `result()` is
+    /// [`FutureError::Cancelled`](crate::FutureError::Cancelled), callbacks, `wait` and
+    /// `as_completed` see it), never as a panic. `Ok(value)` finishes it with the value, even if
+    /// the token was cancelled meanwhile. Cancelling the token while the task is still queued
+    /// cancels it at once, so it never starts; if the token already is cancelled the task is
+    /// not queued at all and the future comes back cancelled. One token may cover any number of
+    /// tasks. Threads cannot be interrupted, so a task that never checks runs to its end.
+    ///
+    /// Blocks as [`submit`](Self::submit) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// ```
+    /// use concurrent_futures::{CancelToken, Cancelled, FutureError, ThreadPoolExecutor};
+    /// use std::time::Duration;
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// let token = CancelToken::new();
+    /// let poll = |url: &'static str| -> Result<usize, Cancelled> {
+    ///     let token = CancelToken::current();
+    ///     loop {
+    ///         token.sleep(Duration::from_millis(5))?; // wait for the next poll, or stop
+    ///         let _ = url;
+    ///     }
+    /// };
+    /// let f = pool.submit_cancellable(&token, poll, "https://example.com/status").unwrap();
+    /// token.cancel();
+    /// assert_eq!(f.result(None), Err(FutureError::Cancelled));
+    /// ```
+    pub fn submit_cancellable<F, A, R>(
+        &self,
+        token: &CancelToken,
+        f: F,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError>
+    where
+        F: FnOnce(A) -> Result<R, Cancelled> + Send + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn_cancellable(token, move || f(arg))
+    }
+
+    /// [`submit_cancellable`](Self::submit_cancellable) for a closure that takes no argument.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit).
+    ///
+    /// ```
+    /// use concurrent_futures::{CancelToken, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new(1).unwrap();
+    /// let token = CancelToken::new();
+    /// let f = pool
+    ///     .spawn_cancellable(&token, || {
+    ///         let mut steps = 0u64;
+    ///         while steps < 1_000 {
+    ///             CancelToken::current().check()?;
+    ///             steps += 1;
+    ///         }
+    ///         Ok(steps)
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(f.result(None), Ok(&1_000));
+    /// ```
+    pub fn spawn_cancellable<F, R>(
+        &self,
+        token: &CancelToken,
+        f: F,
+    ) -> Result<Future<R>, SubmitError>
+    where
+        F: FnOnce() -> Result<R, Cancelled> + Send + 'static,
+        R: Send + 'static,
+    {
+        let body = WithToken {
+            func: f,
+            token: token.clone(),
+        };
+        self.shared
+            .submit_body(body, Admit::Policy, Some(token))
+            .map_err(SubmitError::from)
+    }
+
+    /// [`submit`](Self::submit) that never blocks and never runs the task here: if the queue
+    /// is full (or the pool refuses work) it hands `f` and `arg` back in the error.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError`] holding `(f, arg)`, with [`SubmitError::Full`] when the pool's
+    /// [`queue_capacity`](ThreadPoolBuilder::queue_capacity) is reached, or the errors of
+    /// `submit`.
+    ///
+    /// ```
+    /// use concurrent_futures::{SubmitError, ThreadPoolExecutor};
+    /// use std::sync::mpsc;
+    /// let pool = ThreadPoolExecutor::builder().max_workers(1).queue_capacity(1).build().unwrap();
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let (started_tx, started) = mpsc::channel();
+    /// let busy = pool.spawn(move || { started_tx.send(()).unwrap(); gate.recv().unwrap() }).unwrap();
+    /// started.recv().unwrap();
+    /// let queued = pool.try_submit(|n: u8| n, 1).unwrap();
+    /// let refused = pool.try_submit(|n: u8| n, 2).unwrap_err();
+    /// assert_eq!(refused.error(), &SubmitError::Full { capacity: 1 });
+    /// let (_f, arg) = refused.into_inner();
+    /// assert_eq!(arg, 2); // nothing lost: retry later, or elsewhere
+    /// release.send(()).unwrap();
+    /// # busy.result(None).unwrap(); queued.result(None).unwrap();
+    /// ```
+    pub fn try_submit<F, A, R>(&self, f: F, arg: A) -> Result<Future<R>, TrySubmitError<(F, A)>>
+    where
+        F: FnOnce(A) -> R + Send + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        self.shared
+            .submit_body(Call { func: f, arg }, Admit::Try, None)
+            .map_err(|e| e.map_task(|call| (call.func, call.arg)))
+    }
+
+    /// [`try_submit`](Self::try_submit) for a closure that takes no argument.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySubmitError`] holding `f`, as for `try_submit`.
+    ///
+    /// ```
+    /// let pool = concurrent_futures::ThreadPoolExecutor::new(1).unwrap();
+    /// let f = pool.try_spawn(|| 6 * 7).unwrap();
+    /// assert_eq!(f.result(None), Ok(&42));
+    /// ```
+    pub fn try_spawn<F, R>(&self, f: F) -> Result<Future<R>, TrySubmitError<F>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.shared.submit_body(f, Admit::Try, None)
     }
 
     /// `f` over every item, results in input order (Python's `executor.map(fn, items)`).
@@ -380,8 +584,9 @@ impl ThreadPoolExecutor {
         I::Item: Send + 'static,
         R: Send + 'static,
     {
+        let MapTokens { items: token, stop } = options.tokens();
         if options.get().get_buffersize().is_some() {
-            return Map::new(items.into_iter(), self.per_item(f), options);
+            return Map::new(items.into_iter(), self.per_item(f, token), options).stopping(stop);
         }
         // Every item is submitted now, as in Python, but as one batch: see `batch.rs`.
         let deadline = deadline_after(options.get().get_timeout());
@@ -389,14 +594,18 @@ impl ThreadPoolExecutor {
             Arc::new(f),
             items.into_iter(),
             self.shared.config.id,
+            token.clone(),
         ));
         let len = OrderedSource::len(&*batch);
         if len > 0 {
             if let Err(refused) = self.shared.submit_batch(batch.clone() as Arc<dyn Job>, len) {
                 return Map::refused(refused);
             }
+            if let Some(token) = &token {
+                token.register(Arc::downgrade(&batch) as std::sync::Weak<dyn CancelTarget>);
+            }
         }
-        Map::ordered(batch, deadline)
+        Map::ordered(batch, deadline).stopping(stop)
     }
 
     /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's stack, and returns
@@ -518,7 +727,7 @@ impl ThreadPoolExecutor {
     {
         MapUnordered::new(
             items.into_iter(),
-            self.per_item(f),
+            self.per_item(f, None),
             ValidMapOptions::DEFAULT,
         )
     }
@@ -556,15 +765,19 @@ impl ThreadPoolExecutor {
         I::Item: Send + 'static,
         R: Send + 'static,
     {
-        Ok(MapUnordered::new(
-            items.into_iter(),
-            self.per_item(f),
-            options.validate()?,
-        ))
+        let options = options.validate()?;
+        let MapTokens { items: token, stop } = options.tokens();
+        Ok(MapUnordered::new(items.into_iter(), self.per_item(f, token), options).stopping(stop))
     }
 
-    /// What `map` and `map_unordered` submit per item: one task calling the shared `f`.
-    fn per_item<F, T, R>(&self, f: F) -> impl FnMut(T) -> Result<Future<R>, SubmitError> + Send
+    /// What `map` and `map_unordered` submit per item: one task calling the shared `f`, under
+    /// the map's token if it has one. Never refused for a full queue: the map's `buffersize`
+    /// bounds it.
+    fn per_item<F, T, R>(
+        &self,
+        f: F,
+        token: Option<CancelToken>,
+    ) -> impl FnMut(T) -> Result<Future<R>, SubmitError> + Send
     where
         F: Fn(T) -> R + Send + Sync + 'static,
         T: Send + 'static,
@@ -574,7 +787,21 @@ impl ThreadPoolExecutor {
         let shared = Arc::clone(&self.shared);
         move |item| {
             let f = Arc::clone(&f);
-            shared.submit(move || f(item))
+            match &token {
+                None => shared
+                    .submit_body(move || f(item), Admit::Always, None)
+                    .map_err(SubmitError::from),
+                Some(token) => shared
+                    .submit_body(
+                        WithToken {
+                            func: move || Ok(f(item)),
+                            token: token.clone(),
+                        },
+                        Admit::Always,
+                        Some(token),
+                    )
+                    .map_err(SubmitError::from),
+            }
         }
     }
 
@@ -640,6 +867,23 @@ impl Executor for ThreadPoolExecutor {
         ThreadPoolExecutor::submit(self, f, arg)
     }
 
+    fn submit_cancellable<A: Payload, R: Payload>(
+        &self,
+        token: &CancelToken,
+        f: fn(A) -> Result<R, Cancelled>,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        ThreadPoolExecutor::submit_cancellable(self, token, f, arg)
+    }
+
+    fn try_submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, TrySubmitError<A>> {
+        ThreadPoolExecutor::try_submit(self, f, arg).map_err(|e| e.map_task(|(_, arg)| arg))
+    }
+
     fn map<'a, I, R>(&self, f: fn(I::Item) -> R, items: I) -> Map<'a, R>
     where
         I: IntoIterator,
@@ -663,6 +907,21 @@ impl Executor for ThreadPoolExecutor {
         R: Payload,
     {
         ThreadPoolExecutor::map_with(self, f, items, options)
+    }
+
+    fn map_unordered_with<'a, I, R>(
+        &'a self,
+        f: fn(I::Item) -> R,
+        items: I,
+        options: MapOptions,
+    ) -> Result<MapUnordered<'a, R>, InvalidArgument>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'a,
+        I::Item: Payload,
+        R: Payload,
+    {
+        ThreadPoolExecutor::map_unordered_with(self, f, items, options)
     }
 
     fn start_workers(&self) -> Result<(), SubmitError> {

@@ -42,7 +42,8 @@
 //! as long as the queue of the scope's unstarted tasks.
 
 use super::shared::ThreadPoolShared;
-use super::task::{current_pool, Job, Task, TaskEnd};
+use super::task::{current_pool, Job, Task, TaskBody, TaskEnd, WithToken};
+use crate::cancel::{CancelToken, Cancelled, CurrentToken};
 use crate::error::SubmitError;
 use crate::future::Future;
 use crate::sync::atomic::{AtomicUsize, Ordering};
@@ -115,7 +116,9 @@ impl ScopeState {
             }
             if let Some(job) = jobs.pop_front() {
                 drop(jobs);
-                // Claims and runs it here, or does nothing if a worker got there first.
+                // Claims and runs it here, or does nothing if a worker got there first; not
+                // under the waiting task's token (a task with its own sets it again).
+                let _none = CurrentToken::enter(None);
                 job.run(&|| {});
                 jobs = self.jobs.lock();
                 continue;
@@ -200,22 +203,96 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // SAFETY: only the lifetime bound of the trait object changes (same layout, same
         // vtable). The closure is used only by the task's claimant, which runs or drops it
         // before reporting `ended`, and the scope does not return before every task of it has
-        // reported (see the module docs: counted below before the task exists, joined in
-        // `scope` whether the user's closure returns or panics, and every queued job is
-        // claimed). So the box and everything it borrows are gone before `'scope` ends.
+        // reported (see the module docs: counted in `spawn_body` before the task exists,
+        // joined in `scope` whether the user's closure returns or panics, and every queued job
+        // is claimed). So the box and everything it borrows are gone before `'scope` ends.
         let f: Box<dyn FnOnce() -> T + Send + 'static> = unsafe { std::mem::transmute(f) };
+        self.spawn_body(f, None)
+    }
+
+    /// Schedules a closure that may borrow from the enclosing stack and that may stop early
+    /// because `token` was cancelled: [`spawn`](Self::spawn) with a token, as
+    /// [`ThreadPoolExecutor::spawn_cancellable`](super::ThreadPoolExecutor::spawn_cancellable).
+    ///
+    /// The closure runs with `token` as [`CancelToken::current`]; returning `Err(Cancelled)`
+    /// ends its future as cancelled. If `token` is cancelled while the task is pending, it never
+    /// starts (and the scope does not wait for it), so one token stops a whole scope: pending
+    /// tasks at once, running ones when they next check.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// ```
+    /// use concurrent_futures::{CancelToken, Cancelled, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new(2).unwrap();
+    /// let haystack: Vec<u32> = (0..100_000).collect();
+    /// let found = CancelToken::new();
+    /// let hits = pool.scope(|s| {
+    ///     let found = &found;
+    ///     let searches: Vec<_> = haystack
+    ///         .chunks(10_000)
+    ///         .map(|chunk| {
+    ///             s.spawn_cancellable(found, move || {
+    ///                 for &x in chunk {
+    ///                     found.check()?; // another chunk found it: stop
+    ///                     if x == 1234 {
+    ///                         found.cancel();
+    ///                         return Ok(true);
+    ///                     }
+    ///                 }
+    ///                 Ok::<_, Cancelled>(false)
+    ///             })
+    ///             .unwrap()
+    ///         })
+    ///         .collect();
+    ///     searches.iter().filter(|f| f.result(None) == Ok(&true)).count()
+    /// });
+    /// assert_eq!(hits, 1);
+    /// ```
+    pub fn spawn_cancellable<F, T>(
+        &self,
+        token: &CancelToken,
+        f: F,
+    ) -> Result<Future<T>, SubmitError>
+    where
+        F: FnOnce() -> Result<T, Cancelled> + Send + 'scope,
+        T: Send + 'static,
+    {
+        let f: Box<dyn FnOnce() -> Result<T, Cancelled> + Send + 'scope> = Box::new(f);
+        // SAFETY: as in `spawn`: only the trait object's lifetime bound changes, and the
+        // scope joins every task before `'scope` ends.
+        let f: Box<dyn FnOnce() -> Result<T, Cancelled> + Send + 'static> =
+            unsafe { std::mem::transmute(f) };
+        let body = WithToken {
+            func: f,
+            token: token.clone(),
+        };
+        self.spawn_body(body, Some(token))
+    }
+
+    /// Counts, builds and queues one scoped task (its closure already erased).
+    fn spawn_body<B, T>(
+        &self,
+        body: B,
+        token: Option<&CancelToken>,
+    ) -> Result<Future<T>, SubmitError>
+    where
+        B: TaskBody<T>,
+        T: Send + 'static,
+    {
         // ORDERING: Relaxed suffices: this increment is sequenced before the push (the queue
         // hands the job over with its own synchronization) and, on a task that submits more
         // work, before that task's own decrement in the counter's modification order; the
         // join only needs to see zero after every decrement.
         self.state.pending.fetch_add(1, Ordering::Relaxed);
         let task = Arc::new(Task::with_end(
-            f,
+            body,
             self.shared.config.id,
             ScopeEnd(Arc::clone(&self.state)),
         ));
         let job: Arc<dyn Job> = task.clone();
-        let submitted = self.shared.submit_task(task);
+        let submitted = self.shared.submit_task(task, token);
         match &submitted {
             Ok(_) if self.state.helping => {
                 let mut jobs = self.state.jobs.lock();
@@ -258,6 +335,39 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         T: Send + 'static,
     {
         self.spawn(move || f(arg))
+    }
+
+    /// Schedules `f(arg)` with a closure that may borrow from the enclosing stack and stop
+    /// early: the [`submit`](Self::submit) spelling of
+    /// [`spawn_cancellable`](Self::spawn_cancellable).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// ```
+    /// use concurrent_futures::{CancelToken, FutureError, ThreadPoolExecutor};
+    /// let pool = ThreadPoolExecutor::new(1).unwrap();
+    /// let token = CancelToken::new();
+    /// token.cancel();
+    /// let limit = 3;
+    /// let f = pool.scope(|s| {
+    ///     s.submit_cancellable(&token, |n: u32| Ok(n.min(limit)), 10).unwrap()
+    /// });
+    /// assert_eq!(f.result(None), Err(FutureError::Cancelled)); // never started
+    /// ```
+    pub fn submit_cancellable<F, A, T>(
+        &self,
+        token: &CancelToken,
+        f: F,
+        arg: A,
+    ) -> Result<Future<T>, SubmitError>
+    where
+        F: FnOnce(A) -> Result<T, Cancelled> + Send + 'scope,
+        A: Send + 'scope,
+        T: Send + 'static,
+    {
+        self.spawn_cancellable(token, move || f(arg))
     }
 }
 

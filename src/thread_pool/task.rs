@@ -1,6 +1,7 @@
 //! A submitted task: the future's core, the closure and the owning pool, in one allocation that
 //! the queue (as a [`Job`]) and every handle (as a [`FutureCell`]) share.
 
+use crate::cancel::{CancelTarget, CancelToken, Cancelled, CurrentToken};
 use crate::error::{BrokenExecutor, FutureError};
 use crate::future::{Claim, Core, Future, FutureCell, Outcome, CANCELLED, PENDING};
 use crate::sync::UnsafeCell;
@@ -42,6 +43,56 @@ pub(crate) trait Job: Send + Sync {
     fn fail(self: Arc<Self>, error: &BrokenExecutor);
     /// Whether some thread has claimed the task (to run it or to acknowledge its cancel).
     fn is_claimed(&self) -> bool;
+    /// Whether the job holds a slot of the pool's queue capacity while queued: a task does,
+    /// a `map` batch's tokens do not (the batch is bounded by its own `buffersize`).
+    fn holds_slot(&self) -> bool {
+        false
+    }
+}
+
+/// What a task runs: a plain closure, whose value always finishes the future, or a
+/// [`WithToken`] body that may stop early with [`Cancelled`].
+pub(crate) trait TaskBody<T>: Send + 'static {
+    fn call(self) -> Result<T, Cancelled>;
+}
+
+impl<T, F: FnOnce() -> T + Send + 'static> TaskBody<T> for F {
+    #[inline]
+    fn call(self) -> Result<T, Cancelled> {
+        Ok(self())
+    }
+}
+
+/// `f(arg)`, kept as its parts so a refused `try_submit` can hand both back.
+pub(crate) struct Call<F, A> {
+    pub(crate) func: F,
+    pub(crate) arg: A,
+}
+
+impl<T, A: Send + 'static, F: FnOnce(A) -> T + Send + 'static> TaskBody<T> for Call<F, A> {
+    #[inline]
+    fn call(self) -> Result<T, Cancelled> {
+        Ok((self.func)(self.arg))
+    }
+}
+
+/// A task submitted with a token: it runs with the token as the thread's current one, and may
+/// end as cancelled by returning `Err(Cancelled)`.
+pub(crate) struct WithToken<F> {
+    pub(crate) func: F,
+    pub(crate) token: CancelToken,
+}
+
+impl<T, F: FnOnce() -> Result<T, Cancelled> + Send + 'static> TaskBody<T> for WithToken<F> {
+    fn call(self) -> Result<T, Cancelled> {
+        // Claimed between the token's flag going up and its cancel reaching this task (the
+        // flag is raised first, so running tasks hear it at once): it never starts.
+        if self.token.is_cancelled() {
+            return Err(Cancelled);
+        }
+        let _current = CurrentToken::enter(Some(self.token));
+        (self.func)()
+    }
 }
 
 /// What a task reports once the thread that claimed it is completely done with it: it ran the
@@ -80,7 +131,7 @@ unsafe impl<F: Send, T: Send, E: TaskEnd> Sync for Task<F, T, E> {}
 
 impl<F, T> Task<F, T>
 where
-    F: FnOnce() -> T + Send + 'static,
+    F: TaskBody<T>,
     T: Send + 'static,
 {
     pub(crate) fn new(func: F, pool: usize) -> Self {
@@ -90,7 +141,7 @@ where
 
 impl<F, T, E> Task<F, T, E>
 where
-    F: FnOnce() -> T + Send + 'static,
+    F: TaskBody<T>,
     T: Send + 'static,
     E: TaskEnd,
 {
@@ -114,6 +165,23 @@ where
         self.func.with_mut(|f| unsafe { (*f).take() })
     }
 
+    /// Takes the closure back from a task that was queued but must not run (no worker could
+    /// be started for it): cancels and acknowledges it. `None` if some thread claimed it first.
+    pub(crate) fn reclaim(self: &Arc<Self>) -> Option<F> {
+        if !self.handle().cancel() {
+            return None;
+        }
+        match self.core.claim(|| self.handle()) {
+            Claim::Cancelled => {
+                // SAFETY: we won CANCELLED → NOTIFIED.
+                let func = unsafe { self.take_func() };
+                self.end.ended();
+                func
+            }
+            _ => None,
+        }
+    }
+
     fn handle(self: &Arc<Self>) -> Future<T> {
         Future::from_cell(Arc::clone(self) as Arc<dyn FutureCell<T>>)
     }
@@ -129,22 +197,30 @@ where
             unreachable!("a task's closure is taken once");
         };
         let previous = CURRENT_TASK.with(|c| c.replace(self.addr()));
-        let outcome = match crate::panic::catch(func) {
-            Ok(v) => Outcome::Value(v),
-            Err(e) => Outcome::Failed(Box::new(e)),
+        let outcome = match crate::panic::catch(|| func.call()) {
+            Ok(Ok(v)) => Ok(Outcome::Value(v)),
+            Ok(Err(Cancelled)) => Err(Cancelled),
+            Err(e) => Ok(Outcome::Failed(Box::new(e))),
         };
         CURRENT_TASK.with(|c| c.set(previous));
         before_publish();
-        // Fails only if someone called `set_result`/`set_exception` on this executor's future
-        // while it ran: as with two promises, the first outcome stays.
-        let _ = self.core.complete(outcome, || self.handle());
+        // Both fail only if someone called `set_result`/`set_exception` on this executor's
+        // future while it ran: as with two promises, the first outcome stays.
+        match outcome {
+            Ok(outcome) => {
+                let _ = self.core.complete(outcome, || self.handle());
+            }
+            Err(Cancelled) => {
+                let _ = self.core.finish_cancelled(|| self.handle());
+            }
+        }
         self.end.ended();
     }
 }
 
 impl<F, T, E> FutureCell<T> for Task<F, T, E>
 where
-    F: FnOnce() -> T + Send + 'static,
+    F: TaskBody<T>,
     T: Send + 'static,
     E: TaskEnd,
 {
@@ -156,6 +232,8 @@ where
         if self.pool != current_pool() {
             return false;
         }
+        // The waiting task's token is not this one's (a task with its own sets it again).
+        let _none = CurrentToken::enter(None);
         Job::run(Arc::clone(&self), &|| {});
         self.core.is_done()
     }
@@ -171,7 +249,7 @@ where
 
 impl<F, T, E> Job for Task<F, T, E>
 where
-    F: FnOnce() -> T + Send + 'static,
+    F: TaskBody<T>,
     T: Send + 'static,
     E: TaskEnd,
 {
@@ -190,6 +268,10 @@ where
 
     fn is_claimed(&self) -> bool {
         !matches!(self.core.state(), PENDING | CANCELLED)
+    }
+
+    fn holds_slot(&self) -> bool {
+        true
     }
 
     fn cancel(self: Arc<Self>) {
@@ -217,5 +299,22 @@ where
             }
             Claim::Taken(_) => {}
         }
+    }
+}
+
+/// A token cancels a pending task as `shutdown(cancel_futures)` does: cancelled and
+/// acknowledged at once, its closure dropped on the cancelling thread.
+impl<F, T, E> CancelTarget for Task<F, T, E>
+where
+    F: TaskBody<T>,
+    T: Send + 'static,
+    E: TaskEnd,
+{
+    fn on_cancel(self: Arc<Self>) {
+        Job::cancel(self);
+    }
+
+    fn is_live(&self) -> bool {
+        self.core.state() == PENDING
     }
 }
