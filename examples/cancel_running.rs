@@ -19,7 +19,9 @@
 //! Each is started, left running for a while, then cancelled; the time from `cancel()` to the
 //! future being cancelled (seen by a thread blocked in `result()`) is printed, over many runs.
 
-use concurrent_futures::{CancelToken, Cancelled, FutureError, ThreadPoolExecutor};
+use concurrent_futures::{
+    CancelToken, Cancelled, FutureError, ProcessPoolExecutor, ThreadPoolExecutor,
+};
 use std::time::{Duration, Instant};
 
 /// Long CPU work in ~50 µs steps, checking the token between steps. Runs for an hour unless
@@ -120,10 +122,63 @@ fn main() {
         .collect();
     summary("poll_slowly", slept);
 
-    // ---------------------------------------------------------------------------------------
-    // PROCESS POOL HALF (added with the process-pool side of cancellation): the same tasks on a
-    // `ProcessPoolExecutor` through `submit_cancellable`, where the cancel crosses to the
-    // worker process; plus a task that ignores its token and is killed after the grace period.
-    // Print the cooperative and the forced latency the same way as above.
-    // ---------------------------------------------------------------------------------------
+    // The same on worker processes: the cancel crosses to the worker, where the task's
+    // `CancelToken::current()` turns cancelled. A task that ignores its token is killed with
+    // its worker after the grace period, and still ends as cancelled.
+    let processes = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .cancel_grace(Duration::from_millis(300))
+        .build()
+        .expect("a process pool");
+    processes.start_workers().expect("workers start");
+    println!("processes (the request crosses to the worker), cancel latency:");
+    let runs = 50;
+    let crunched = (0..runs)
+        .map(|i| cancel_remote(&processes, crunch, i))
+        .collect();
+    summary("crunch", crunched);
+    let slept = (0..runs)
+        .map(|_| cancel_remote(&processes, poll_slowly, ()))
+        .collect();
+    summary("poll_slowly", slept);
+    let forced = (0..5)
+        .map(|_| cancel_remote(&processes, ignores_its_token, ()))
+        .collect();
+    summary("ignores it", forced);
+    println!("  (killed after the 300 ms grace period; its worker was replaced)");
+}
+
+/// Never looks at its token: on a process pool, only the kill after the grace period stops
+/// it.
+fn ignores_its_token(_: ()) -> Result<u32, Cancelled> {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// `cancel_after` on the process pool: a plain `fn` under a fresh token, cancelled 2 ms after
+/// it started.
+fn cancel_remote<A, R>(
+    pool: &ProcessPoolExecutor,
+    task: fn(A) -> Result<R, Cancelled>,
+    arg: A,
+) -> Duration
+where
+    A: concurrent_futures::Payload,
+    R: concurrent_futures::Payload,
+{
+    let token = CancelToken::new();
+    let f = pool
+        .submit_cancellable(&token, task, arg)
+        .expect("the pool is open");
+    while !f.running() {
+        std::thread::yield_now();
+    }
+    std::thread::sleep(Duration::from_millis(2));
+    let t0 = Instant::now();
+    token.cancel();
+    assert_eq!(f.exception(None), Err(FutureError::Cancelled));
+    let took = t0.elapsed();
+    assert!(f.cancelled());
+    took
 }

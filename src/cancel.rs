@@ -130,9 +130,11 @@ impl From<Cancelled> for crate::error::FutureError {
 ///
 /// What a cancel does to a task that already runs depends on where it runs: on the thread
 /// pool it is cooperative (a thread cannot be interrupted: a task that never checks runs to its
-/// end); on the process pool a queued task is cancelled at once, and a running one does not
-/// hear the request yet (it does not cross to the worker process); on the MPI pool it is
-/// cooperative only, since killing a rank ends the whole MPI job.
+/// end); on the process pool the request reaches the worker process at once, and a task that
+/// has not returned after a grace period
+/// ([`cancel_grace`](crate::ProcessPoolBuilder::cancel_grace)) is killed with its worker and
+/// still ends as cancelled; on the MPI pool the request reaches the rank, but it stays
+/// cooperative, since killing a rank ends the whole MPI job.
 ///
 /// ```
 /// use concurrent_futures::{CancelToken, Cancelled, FutureError, ThreadPoolExecutor};

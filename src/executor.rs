@@ -82,9 +82,11 @@ pub trait Executor {
     /// while it is queued; a running task learns it cooperatively:
     ///
     /// - thread pool: the flag the task checks is the caller's token itself;
-    /// - process pool: a task already sent to a worker process does not hear the request yet
-    ///   (it does not cross the process boundary); a queued one is cancelled at once;
-    /// - MPI pool: cooperative only: killing a rank would end the whole MPI job.
+    /// - process pool: the request reaches the worker process; a task that has not returned
+    ///   after [`cancel_grace`](crate::ProcessPoolBuilder::cancel_grace) is killed with its
+    ///   worker (replaced) and ends as cancelled all the same;
+    /// - MPI pool: the request reaches the rank, cooperatively only: killing a rank would end
+    ///   the whole MPI job.
     ///
     /// Blocks as [`submit`](Executor::submit) does (a full bounded queue may make it wait).
     ///

@@ -13,7 +13,7 @@
 mod common;
 
 use common::{stress_iterations, watchdog, Rng, TempDir, HANG, LONG};
-use concurrent_futures::{FutureError, ProcessPoolExecutor, RetryPolicy};
+use concurrent_futures::{CancelToken, Cancelled, FutureError, ProcessPoolExecutor, RetryPolicy};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -602,4 +602,93 @@ fn retries_run_a_task_exactly_as_often_as_the_policy_says() {
          {over} ids ran more than 3 times under {kills} kills"
     );
     assert_eq!((wrong, over), (0, 0));
+}
+
+/// A task under a token: sleeps `ms` on it (`listens`) or ignoring it, logging its start.
+fn cancellable_task((log, id, ms, listens): (PathBuf, u64, u64, bool)) -> Result<u64, Cancelled> {
+    log_start(&log, id);
+    if listens {
+        CancelToken::current().sleep(Duration::from_millis(ms))?;
+    } else {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    Ok(id)
+}
+
+/// Tokens cancelled at random moments over bursts of tasks under them (some listening to their
+/// token, some not, past a short grace period), with SIGKILLs besides: every future resolves;
+/// a task ends cancelled only if its token was cancelled, and otherwise with its value or its
+/// worker's death; nothing runs twice (no retry policy).
+#[test]
+fn cancelling_tokens_at_random_moments_ends_each_task_one_way_and_once() {
+    let _serial = serial();
+    let _dog = watchdog(HANG * 4, "cancel chaos");
+    let fds = open_fds();
+    let rounds = stress_iterations(ROUNDS);
+    let (mut cancelled, mut ok, mut died, mut twice, mut wrong) = (0, 0, 0, 0, 0);
+    let mut all_pids = HashSet::new();
+    for round in 0..rounds {
+        let seed = 0xCA4C_0000 + round as u64;
+        let mut rng = Rng(seed);
+        let dir = TempDir::new("chaos-cancel");
+        let log = dir.path().join("log");
+        let pool = Arc::new(
+            ProcessPoolExecutor::builder()
+                .max_workers(2)
+                .cancel_grace(Duration::from_millis(30))
+                .build()
+                .unwrap(),
+        );
+        pool.start_workers().unwrap();
+        let tokens: Vec<CancelToken> = (0..6).map(|_| CancelToken::new()).collect();
+        let saboteur = Saboteur::start(&pool, seed, libc::SIGKILL, 200_000, 50);
+        let mut futures = Vec::new();
+        let mut round_died = 0;
+        for id in 1..=80u64 {
+            let t = rng.below(tokens.len() as u64) as usize;
+            let ms = rng.below(20);
+            let listens = rng.below(4) != 0;
+            let f = pool
+                .submit_cancellable(&tokens[t], cancellable_task, (log.clone(), id, ms, listens))
+                .unwrap();
+            futures.push((id, t, f));
+            if rng.below(12) == 0 {
+                tokens[rng.below(tokens.len() as u64) as usize].cancel();
+            }
+        }
+        for (id, t, f) in &futures {
+            match f.result(Some(LONG)) {
+                Ok(&got) => {
+                    assert_eq!(got, *id);
+                    ok += 1;
+                }
+                Err(FutureError::Cancelled) => {
+                    cancelled += 1;
+                    if !tokens[*t].is_cancelled() || !f.cancelled() {
+                        wrong += 1;
+                        eprintln!("seed {seed:#x}: task {id} cancelled, its token was not");
+                    }
+                }
+                Err(FutureError::WorkerDied(_)) => {
+                    died += 1;
+                    round_died += 1;
+                }
+                Err(e) => panic!("seed {seed:#x}: task {id}: {e}"),
+            }
+        }
+        let (hits, seen) = saboteur.finish();
+        all_pids.extend(seen);
+        all_pids.extend(pool.worker_pids());
+        drop(pool);
+        // A cancel never shows as a death: only the saboteur's kills do.
+        assert!(round_died <= hits, "seed {seed:#x}: {round_died} deaths for {hits} kills");
+        twice += executions(&log).values().filter(|&&n| n > 1).count();
+    }
+    eprintln!(
+        "cancel chaos: {rounds} rounds, {ok} values, {cancelled} cancelled, {died} worker deaths, \
+         {wrong} cancelled without their token, {twice} ids ran twice"
+    );
+    assert_eq!((wrong, twice), (0, 0));
+    assert_reaped(&all_pids, "cancel chaos");
+    assert_eq!(open_fds(), fds, "descriptors leaked");
 }

@@ -20,8 +20,8 @@
 //! the tasks run; the task there must fail naming H2, the other one must finish).
 
 use concurrent_futures::{
-    as_completed, wait, Executor, FutureError, MapOptions, MpiPoolError, MpiPoolExecutor,
-    ProcessPoolExecutor, ReturnWhen, SubmitError, ThreadPoolExecutor,
+    as_completed, wait, CancelToken, Cancelled, Executor, FutureError, MapOptions, MpiPoolError,
+    MpiPoolExecutor, ProcessPoolExecutor, ReturnWhen, SubmitError, ThreadPoolExecutor, WhenFull,
 };
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -113,6 +113,12 @@ fn nap_where(ms: u64) -> (u32, String) {
 }
 
 /// Stops this rank's whole process (its communication thread too): a frozen rank.
+/// Sleeps on its token until it is cancelled (at most a minute).
+fn sleep_on_token(_: ()) -> Result<u32, Cancelled> {
+    CancelToken::current().sleep(Duration::from_secs(60))?;
+    Ok(0)
+}
+
 fn freeze_rank(_: ()) {
     // SAFETY: raise has no preconditions; SIGSTOP stops the process until SIGCONT or SIGKILL.
     unsafe {
@@ -346,6 +352,57 @@ fn checks() {
             // Idle for three timeouts: pinged, answering.
             std::thread::sleep(timeout * 3);
             assert_eq!(pool.submit(square, 6).unwrap().result(None), Ok(&36));
+        },
+    );
+
+    check(
+        "a running task hears its token's cancel; a bounded queue refuses when full",
+        || {
+            let pool = MpiPoolExecutor::new().unwrap();
+            // Cooperative: the cancel reaches the rank while the task sleeps on its token.
+            for round in 0..stress_rounds(13) {
+                let token = CancelToken::new();
+                let f = pool.submit_cancellable(&token, sleep_on_token, ()).unwrap();
+                while !f.running() {
+                    std::thread::yield_now();
+                }
+                token.cancel();
+                assert_eq!(f.result(None), Err(FutureError::Cancelled), "round {round}");
+            }
+            // The ranks serve on after the cancels.
+            assert_eq!(pool.submit(square, 5).unwrap().result(None), Ok(&25));
+            drop(pool);
+            let pool = MpiPoolExecutor::builder()
+                .queue_capacity(1)
+                .when_full(WhenFull::Block)
+                .build()
+                .unwrap();
+            let busy: Vec<_> = (0..RANKS - 1)
+                .map(|_| pool.submit(nap_ms, 300).unwrap())
+                .collect();
+            // Both ranks busy (blocking submits wait for room): `try_submit` never blocks, and
+            // is refused once the queue holds its one task.
+            let mut refused = 0;
+            let mut queued = Vec::new();
+            for _ in 0..8 {
+                match pool.try_submit(square, 3) {
+                    Ok(f) => queued.push(f),
+                    Err(e) => {
+                        assert!(
+                            matches!(e.error(), SubmitError::Full { capacity: 1 }),
+                            "{e}"
+                        );
+                        refused += 1;
+                    }
+                }
+            }
+            assert!(refused > 0, "a queue of 1 refused nothing");
+            for f in busy.into_iter() {
+                assert_eq!(f.result(None), Ok(&300));
+            }
+            for f in queued {
+                assert_eq!(f.result(None), Ok(&9));
+            }
         },
     );
 

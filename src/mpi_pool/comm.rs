@@ -27,13 +27,14 @@ use super::backoff::{precise_sleeps, Backoff};
 use super::liveness::{self, host_name, LivenessMessage, LivenessVerdict, RankPulse, CONTROL_TAG};
 use super::TAG;
 use crate::error::{BrokenExecutor, FutureError, MpiPoolError};
+use crate::remote::forward::ForwardCancel;
 use crate::remote::frame::{self, split_frames, FromWorker, ToWorker};
 use crate::remote::outbox::{Intake, Outbox};
 use crate::remote::pending::{fail_all, PendingCall};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use parking_lot::{Condvar, MappedMutexGuard, Mutex, MutexGuard};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, ThreadId};
@@ -151,6 +152,7 @@ fn comm_main(started: crossbeam_channel::Sender<Result<&'static Runtime, MpiPool
         next_check: now,
         lost: None,
         stray_replies: 0,
+        forwards: HashMap::new(),
     };
     comm.run();
     if let Some(lost) = comm.lost.take() {
@@ -238,6 +240,8 @@ pub(crate) struct MpiSession {
     /// Its liveness timeout, in force from its handshake to the end of its last task.
     liveness: Duration,
     state: Mutex<Intake>,
+    /// Tasks on ranks whose tokens were cancelled, for the communication thread to forward.
+    cancel_requests: Mutex<Vec<u64>>,
     finished: Mutex<bool>,
     finished_cond: Condvar,
 }
@@ -248,9 +252,17 @@ impl MpiSession {
             rt,
             liveness,
             state: Mutex::new(Intake::default()),
+            cancel_requests: Mutex::new(Vec::new()),
             finished: Mutex::new(false),
             finished_cond: Condvar::new(),
         }
+    }
+
+    /// A task's token was cancelled while the task is on a rank (called by the token, on the
+    /// cancelling thread): the communication thread sends the rank `Cancel`.
+    fn request_cancel(&self, id: u64) {
+        self.cancel_requests.lock().push(id);
+        self.rt.wake();
     }
 
     pub(crate) fn workers(&self) -> usize {
@@ -411,6 +423,8 @@ struct Comm {
     lost: Option<MpiPoolError>,
     /// Replies still to come for a handshake abandoned because a rank was lost.
     stray_replies: usize,
+    /// Tasks under a token on a rank, by id: the rank's index and what forwards a cancel.
+    forwards: HashMap<u64, (usize, Arc<ForwardCancel>)>,
 }
 
 impl Comm {
@@ -421,6 +435,7 @@ impl Comm {
             self.rt.wake_pending.store(false, Ordering::Release);
             let exit = self.take_commands();
             let mut progressed = self.dispatch();
+            self.forward_cancels();
             progressed |= self.send_batches();
             self.test_sends();
             progressed |= self.receive();
@@ -557,6 +572,7 @@ impl Comm {
         eprintln!("concurrent-futures: {error}");
         let failed: Vec<PendingCall> = rank.in_flight.drain(..).map(|(_, work)| work).collect();
         self.in_flight -= failed.len();
+        self.forwards.retain(|_, (i, _)| *i != index);
         let broken = BrokenExecutor::new(error.to_string());
         fail_all(failed, &broken);
         if let Some(session) = &self.session {
@@ -610,6 +626,12 @@ impl Comm {
                 let id = self.next_id;
                 self.next_id += 1;
                 frame::set_task_id(&mut work.frame, id);
+                // A task under a token: the rank lets it read the token, and a cancel while it
+                // is on the rank is forwarded there (cooperatively: the rank is never killed).
+                let token = work.token.clone();
+                if token.is_some() {
+                    frame::set_under_token(&mut work.frame);
+                }
                 rank.out.extend_from_slice(&work.frame);
                 if rank.in_flight.is_empty() {
                     rank.front_since = Some(Instant::now());
@@ -617,6 +639,38 @@ impl Comm {
                 rank.in_flight.push_back((id, work));
                 self.in_flight += 1;
                 moved = true;
+                if let Some(token) = token {
+                    let index = self
+                        .ranks
+                        .iter()
+                        .position(|r| r.in_flight.back().is_some_and(|(last, _)| *last == id))
+                        .expect("the task was just queued to a rank");
+                    let requests = Arc::downgrade(&session);
+                    let forward = ForwardCancel::new(
+                        id,
+                        Box::new(move |id| {
+                            if let Some(session) = requests.upgrade() {
+                                session.request_cancel(id);
+                            }
+                        }),
+                    );
+                    let target = forward.target();
+                    self.forwards.insert(id, (index, forward));
+                    token.register(target);
+                }
+            }
+        }
+    }
+
+    /// Sends `Cancel` to the rank of each task whose token was cancelled while it was there.
+    fn forward_cancels(&mut self) {
+        let Some(session) = &self.session else {
+            return;
+        };
+        let ids = std::mem::take(&mut *session.cancel_requests.lock());
+        for id in ids {
+            if let Some((index, _)) = self.forwards.get(&id) {
+                ToWorker::Cancel { id }.encode(&mut self.ranks[*index].out);
             }
         }
     }
@@ -787,6 +841,9 @@ impl Comm {
         match rank.in_flight.front() {
             Some((front, _)) if *front == id => {
                 self.in_flight -= 1;
+                if let Some((_, forward)) = self.forwards.remove(&id) {
+                    forward.retire();
+                }
                 Ok(rank.in_flight.pop_front().expect("front exists").1)
             }
             Some((front, _)) => Err(format!("result for task {id}, expected task {front}")),
@@ -871,6 +928,7 @@ impl Comm {
             fail_all(rank.in_flight.drain(..).map(|(_, work)| work), &broken);
         }
         self.in_flight = 0;
+        self.forwards.clear();
     }
 
     /// Tells every rank to exit and waits until each said `Bye`, on its way to `MPI_Finalize`

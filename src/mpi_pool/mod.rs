@@ -369,8 +369,9 @@ impl MpiPoolExecutor {
 
     /// Schedules `f(arg)` on a worker rank under `token` (see
     /// [`Executor::submit_cancellable`]). Cooperative only: cancelling the token cancels the
-    /// task while it is queued on rank 0, and a running task stops only if it checks its token
-    /// and returns `Err(Cancelled)`. A rank is never killed: under MPI that ends the whole job.
+    /// task while it is queued on rank 0; once it runs, the request reaches its rank (whose
+    /// communication thread listens while the task runs), and the task stops if it checks its
+    /// token and returns `Err(Cancelled)`. A rank is never killed: under MPI that ends the whole job.
     ///
     /// # Errors
     ///

@@ -14,12 +14,13 @@
 use super::backoff::{precise_sleeps, Backoff};
 use super::liveness::{host_name, LivenessMessage, CONTROL_TAG};
 use super::TAG;
+use crate::cancel::{CancelToken, CurrentToken};
 use crate::remote::frame::{split_frames, Failure, FromWorker, ToWorker};
 use crate::remote::serve::{greet, run_task};
 use crossbeam_channel::{Receiver, Sender};
 use mpi::traits::*;
 use parking_lot::{Condvar, Mutex};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -112,9 +113,59 @@ impl CommMailbox {
     }
 }
 
+/// Cancel requests between the threads: the communication thread sees every `Cancel` from rank
+/// 0 as it arrives, while the main thread may be running that very task.
+#[derive(Default)]
+struct RankCancels {
+    /// The task under a token the main thread runs now, and its token.
+    running: Option<(u64, CancelToken)>,
+    /// Cancels for tasks this rank has not started yet (they come in a later batch than their
+    /// task, or behind it in the same batch).
+    requested: HashSet<u64>,
+}
+
+impl RankCancels {
+    /// The communication thread: cancels in `batch` for the running task cancel its token now;
+    /// the others are kept for their task's start.
+    fn note(cancels: &Mutex<RankCancels>, batch: &[u8]) {
+        for body in split_frames(batch).flatten() {
+            if let Ok(ToWorker::Cancel { id }) = ToWorker::decode(body) {
+                let mut c = cancels.lock();
+                match &c.running {
+                    Some((running, token)) if *running == id => token.cancel(),
+                    _ => {
+                        c.requested.insert(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The main thread starts task `id` under a token: a new token, cancelled already if a
+    /// cancel for it came first.
+    fn start(cancels: &Mutex<RankCancels>, id: u64) -> CancelToken {
+        let token = CancelToken::new();
+        let mut c = cancels.lock();
+        if c.requested.remove(&id) {
+            token.cancel();
+        }
+        c.running = Some((id, token.clone()));
+        token
+    }
+
+    /// The main thread finished task `id`: later cancels for it, or for any task before it
+    /// (ids rise in dispatch order), are stale.
+    fn end(cancels: &Mutex<RankCancels>, id: u64) {
+        let mut c = cancels.lock();
+        c.running = None;
+        c.requested.retain(|&r| r > id);
+    }
+}
+
 /// Serves rank 0 until it says `Exit`, then finalizes MPI and exits. Never returns.
 pub(crate) fn serve_rank(rank: u32) -> ! {
     let host = host_name();
+    let cancels = Arc::new(Mutex::new(RankCancels::default()));
     let (batches_tx, batches) = crossbeam_channel::unbounded::<Vec<u8>>();
     let outgoing = Arc::new(CommMailbox {
         queue: Mutex::new(VecDeque::new()),
@@ -123,9 +174,10 @@ pub(crate) fn serve_rank(rank: u32) -> ! {
     });
     let comm_host = host.clone();
     let mailbox = Arc::clone(&outgoing);
+    let comm_cancels = Arc::clone(&cancels);
     let comm = std::thread::Builder::new()
         .name("MpiPoolExecutor-rank-comm".into())
-        .spawn(move || communicate(rank, &comm_host, &batches_tx, &mailbox));
+        .spawn(move || communicate(rank, &comm_host, &batches_tx, &mailbox, &comm_cancels));
     let comm = match comm {
         Ok(handle) => handle,
         Err(e) => {
@@ -136,7 +188,7 @@ pub(crate) fn serve_rank(rank: u32) -> ! {
             std::process::exit(RANK_FAILED);
         }
     };
-    let outcome = serve(&batches, &outgoing);
+    let outcome = serve(&batches, &outgoing, &cancels);
     let code = match outcome {
         Ok(()) => {
             outgoing.post(Outgoing::Exit);
@@ -171,7 +223,11 @@ enum ServeStop {
 
 /// The main thread: runs the frames of each batch, hands the results to the communication
 /// thread; `Ok` when rank 0 says `Exit`.
-fn serve(batches: &Receiver<Vec<u8>>, outgoing: &CommMailbox) -> Result<(), ServeStop> {
+fn serve(
+    batches: &Receiver<Vec<u8>>,
+    outgoing: &CommMailbox,
+    cancels: &Mutex<RankCancels>,
+) -> Result<(), ServeStop> {
     let mut verified = None;
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut scratch = Vec::new();
@@ -194,8 +250,22 @@ fn serve(batches: &Receiver<Vec<u8>>, outgoing: &CommMailbox) -> Result<(), Serv
                     initializer,
                     ..
                 } => verified = greet(protocol, image, initializer, &mut out),
-                ToWorker::Task { id, call } => {
+                // Seen by the communication thread as it arrived.
+                ToWorker::Cancel { .. } => {}
+                ToWorker::Task {
+                    id,
+                    call,
+                    under_token,
+                } => {
                     match &verified {
+                        Some(v) if under_token => {
+                            let token = RankCancels::start(cancels, id);
+                            {
+                                let _current = CurrentToken::enter(Some(token));
+                                run_task(v, id, call, &mut scratch, &mut out);
+                            }
+                            RankCancels::end(cancels, id);
+                        }
                         Some(v) => run_task(v, id, call, &mut scratch, &mut out),
                         None => FromWorker::Failed {
                             id,
@@ -231,7 +301,13 @@ fn serve(batches: &Receiver<Vec<u8>>, outgoing: &CommMailbox) -> Result<(), Serv
 /// results and answers pings until the main thread says `Exit` (then says `Bye`, finalizes MPI
 /// and returns `true`). It aborts the job if the main thread cannot go on; it returns `false`
 /// if MPI could not start.
-fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &CommMailbox) -> bool {
+fn communicate(
+    rank: u32,
+    host: &str,
+    batches: &Sender<Vec<u8>>,
+    outgoing: &CommMailbox,
+    cancels: &Mutex<RankCancels>,
+) -> bool {
     precise_sleeps();
     let Some((universe, _level)) = mpi::initialize_with_threading(mpi::Threading::Funneled) else {
         eprintln!("concurrent-futures MPI rank {rank} on {host}: MPI was already initialized");
@@ -262,10 +338,12 @@ fn communicate(rank: u32, host: &str, batches: &Sender<Vec<u8>>, outgoing: &Comm
             if status.tag() == CONTROL_TAG {
                 // Rank 0 sends only pings on this tag.
                 root.send_with_tag(&LivenessMessage::Pong.encode()[..], CONTROL_TAG);
-            } else if batches.send(bytes).is_ok() {
-                handed_over += 1;
             } else {
-                abort(&world, rank, host, "its main thread ended");
+                RankCancels::note(cancels, &bytes);
+                if batches.send(bytes).is_err() {
+                    abort(&world, rank, host, "its main thread ended");
+                }
+                handed_over += 1;
             }
         }
         let mut exit = false;

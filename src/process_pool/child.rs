@@ -2,7 +2,9 @@
 //! inherited as stdin, from the entry hook (`src/entry.rs`) before `main`, until it is told to
 //! exit, its budget is spent, or the parent is gone.
 
-use crate::remote::frame::{FrameBuffer, FromWorker, ToWorker, READ_CHUNK};
+use super::cancel_watch::CancelWatch;
+use crate::cancel::{CancelToken, CurrentToken};
+use crate::remote::frame::{Call, FrameBuffer, FromWorker, ToWorker, READ_CHUNK};
 use crate::remote::role::WORKER_ENV;
 use crate::remote::serve::{greet, run_task};
 use std::io::{self, Read, Write};
@@ -145,18 +147,47 @@ fn serve() -> io::Result<()> {
     };
     let mut done = 0u64;
     let mut output = Vec::new();
+    let mut watch: Option<CancelWatch> = None;
     loop {
         let Some(range) = conn.next()? else {
             return send(&conn.stream, &mut conn.out);
         };
-        let (id, call) = match ToWorker::decode(conn.inbuf.body(range)).map_err(invalid)? {
-            ToWorker::Exit => return send(&conn.stream, &mut conn.out),
-            ToWorker::Task { id, call } => (id, call),
-            other => return Err(invalid(format!("unexpected frame {other:?}"))),
-        };
+        let (id, call, under_token) =
+            match ToWorker::decode(conn.inbuf.body(range)).map_err(invalid)? {
+                ToWorker::Exit => return send(&conn.stream, &mut conn.out),
+                // For a task that has ended: the watcher saw it in time, or it came too late.
+                ToWorker::Cancel { .. } => continue,
+                ToWorker::Task {
+                    id,
+                    call,
+                    under_token,
+                } => (id, call, under_token),
+                other => return Err(invalid(format!("unexpected frame {other:?}"))),
+            };
         FromWorker::Started { id }.encode(&mut conn.out);
         send(&conn.stream, &mut conn.out)?;
-        run_task(&verified, id, call, &mut output, &mut conn.out);
+        if under_token {
+            // The watcher reads the socket while the task runs, so the call cannot borrow the
+            // input buffer: it gets its own copy of the argument.
+            let input = call.input.to_vec();
+            let call = Call {
+                input: &input,
+                ..call
+            };
+            let watch = match &watch {
+                Some(w) => w,
+                None => watch.insert(CancelWatch::start(&conn.stream)?),
+            };
+            let token = CancelToken::new();
+            watch.begin(id, &token, std::mem::take(&mut conn.inbuf));
+            {
+                let _current = CurrentToken::enter(Some(token));
+                run_task(&verified, id, call, &mut output, &mut conn.out);
+            }
+            conn.inbuf = watch.end();
+        } else {
+            run_task(&verified, id, call, &mut output, &mut conn.out);
+        }
         // What the task printed goes out now, not whenever the buffer fills.
         let _ = io::stdout().flush();
         done += 1;

@@ -16,6 +16,7 @@
 
 use super::worker_process::{DyingWorker, KillReason, WorkerProcess, PER_WORKER};
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
+use crate::remote::forward::ForwardCancel;
 use crate::remote::frame::{self, FromWorker, ToWorker, PROTOCOL};
 use crate::remote::image::{ImageId, Portable};
 use crate::remote::outbox::{Intake, Outbox};
@@ -57,6 +58,9 @@ pub(super) struct ProcessPoolConfig {
     pub(super) task_timeout: Option<Duration>,
     /// How long a new worker may take to answer the handshake (and run the initializer).
     pub(super) startup_timeout: Duration,
+    /// How long a running task whose token was cancelled may take to return before its worker
+    /// is killed.
+    pub(super) cancel_grace: Duration,
     pub(super) break_on_worker_death: bool,
     /// What runs again after its worker died or timed out; `None`: nothing.
     pub(super) retry: Option<RetryPolicy>,
@@ -94,6 +98,8 @@ struct State {
     start_answers: u64,
     /// The answer: `None` when every worker answered the handshake.
     start_error: Option<SubmitError>,
+    /// Tasks on workers whose tokens were cancelled, for the manager to forward.
+    cancel_requests: Vec<u64>,
 }
 
 impl ProcessPoolShared {
@@ -169,6 +175,13 @@ impl ProcessPoolShared {
         }
     }
 
+    /// A task's token was cancelled while the task is on a worker (called by the token, on
+    /// the cancelling thread): the manager sends the worker `Cancel`.
+    fn request_cancel(&self, id: u64) {
+        self.state.lock().cancel_requests.push(id);
+        self.wake();
+    }
+
     pub(super) fn signal_workers(&self, signal: i32) {
         self.state.lock().signal = Some(signal);
         self.wake();
@@ -237,6 +250,7 @@ impl Manager {
             if let Some(sig) = signal {
                 self.signal_all(sig);
             }
+            self.forward_cancels();
             self.flush_all();
             if shutdown || self.broken {
                 self.close_idle_workers();
@@ -352,13 +366,54 @@ impl Manager {
         let id = self.next_id;
         self.next_id += 1;
         frame::set_task_id(&mut call.frame, id);
+        // A task under a token: the worker lets it read the token, and a cancel while it is
+        // on the worker is forwarded there.
+        let token = call.token.clone();
+        let forward = token.as_ref().map(|_| {
+            frame::set_under_token(&mut call.frame);
+            let shared = std::sync::Arc::downgrade(&self.shared);
+            ForwardCancel::new(
+                id,
+                Box::new(move |id| {
+                    if let Some(shared) = shared.upgrade() {
+                        shared.request_cancel(id);
+                    }
+                }),
+            )
+        });
+        let target = forward.as_ref().map(ForwardCancel::target);
         let worker = self.workers[slot]
             .as_mut()
             .expect("dispatch picks a live worker");
         worker.queue_frame(&call.frame);
-        worker.push(id, call);
+        worker.push(id, call, forward);
+        if let (Some(token), Some(target)) = (token, target) {
+            // Registered once the task is on the worker, so the request finds it there (a
+            // token already cancelled calls back at once).
+            token.register(target);
+        }
         self.in_flight += 1;
         true
+    }
+
+    /// Forwards the cancel requests of tasks on workers: `Cancel` to the worker, and a grace
+    /// period for the running one (see `check_deadlines`).
+    fn forward_cancels(&mut self) {
+        let ids = std::mem::take(&mut self.shared.state.lock().cancel_requests);
+        let grace = self.shared.config.cancel_grace;
+        for id in ids {
+            for slot in 0..self.workers.len() {
+                let Some(w) = self.workers[slot].as_mut() else {
+                    continue;
+                };
+                if w.cancel_requested(id, grace) {
+                    let mut cancel = Vec::new();
+                    ToWorker::Cancel { id }.encode(&mut cancel);
+                    w.queue_frame(&cancel);
+                    break;
+                }
+            }
+        }
     }
 
     /// Serves `start_workers`: starts workers up to `max_workers` and, once every one has
@@ -533,7 +588,10 @@ impl Manager {
                     self.break_pool(msg);
                     return Ok(());
                 }
-                FromWorker::Started { id } => w.tasks.started(id).map_err(|e| e.0)?,
+                FromWorker::Started { id } => w
+                    .tasks
+                    .started(id, self.shared.config.cancel_grace)
+                    .map_err(|e| e.0)?,
                 FromWorker::Done { id, output } => {
                     let call = w.tasks.finished(id).map_err(|e| e.0)?;
                     self.in_flight -= 1;
@@ -664,7 +722,13 @@ impl Manager {
             (Some(limit), true) => FutureError::TaskTimedOut { limit, pid: d.pid },
             _ => FutureError::WorkerDied(exit),
         };
-        if let Some(call) = d.running {
+        if d.killed == Some(KillReason::Cancelled) {
+            if let Some(call) = d.running {
+                // Asked to stop and killed after the grace period: it ends as cancelled, as a
+                // task that returned `Cancelled` would.
+                call.completion.finish_cancelled();
+            }
+        } else if let Some(call) = d.running {
             // Deaths of the task's own making (a crash, a closed socket, its time limit) may be
             // retried; an end the program asked for (terminate, kill) or a broken pool not.
             let retry = match (self.shared.config.retry, d.killed) {
@@ -769,7 +833,7 @@ impl Manager {
             }
             let task_end = w.running_since().zip(task_timeout).map(|(s, l)| s + l);
             let start_by = w.startable_since().map(|s| s + startup);
-            [task_end, start_by, w.exit_deadline]
+            [task_end, start_by, w.cancel_deadline(), w.exit_deadline]
                 .into_iter()
                 .flatten()
                 .min()
@@ -805,6 +869,8 @@ impl Manager {
                 (Some(since), Some(limit)) if now >= since + limit
             ) {
                 Some(KillReason::TaskTimeout)
+            } else if w.cancel_deadline().is_some_and(|d| now >= d) {
+                Some(KillReason::Cancelled)
             } else if w.startable_since().is_some_and(|s| now >= s + startup) {
                 Some(KillReason::Unresponsive)
             } else if w.exit_deadline.is_some_and(|d| now >= d) {

@@ -6,6 +6,7 @@
 //! (entry hook, how functions are named across the boundary, the wire format, the manager,
 //! what each failure does) is described in `README.md` beside this file.
 
+mod cancel_watch;
 mod child;
 mod manager;
 mod worker_process;
@@ -37,6 +38,11 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 /// builder says otherwise: a start takes about a millisecond, so this leaves room for slow
 /// initializers while a hung one still ends in an error.
 const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a running task whose token was cancelled may take to return before its worker is
+/// killed, unless the builder says otherwise: long enough for a task that checks its token now
+/// and then, short enough that one that ignores it does not hold a worker for long.
+const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
 
 /// A pool of worker processes that runs submitted functions (Python's `ProcessPoolExecutor`).
 ///
@@ -112,6 +118,7 @@ pub struct ProcessPoolBuilder {
     max_tasks_per_child: Option<usize>,
     task_timeout: Option<Duration>,
     startup_timeout: Option<Duration>,
+    cancel_grace: Option<Duration>,
     break_on_worker_death: bool,
     retry: Option<RetryPolicy>,
     initializer: Option<Result<(image::Portable, Vec<u8>), String>>,
@@ -128,6 +135,7 @@ impl fmt::Debug for ProcessPoolBuilder {
             .field("max_tasks_per_child", &self.max_tasks_per_child)
             .field("task_timeout", &self.task_timeout)
             .field("startup_timeout", &self.startup_timeout)
+            .field("cancel_grace", &self.cancel_grace)
             .field("break_on_worker_death", &self.break_on_worker_death)
             .field("retry", &self.retry)
             .field("initializer", &self.initializer.is_some())
@@ -217,6 +225,36 @@ impl ProcessPoolBuilder {
     /// ```
     pub fn startup_timeout(mut self, limit: Duration) -> Self {
         self.startup_timeout = Some(limit);
+        self
+    }
+
+    /// How long a running task whose [`CancelToken`](crate::CancelToken) was cancelled may take
+    /// to return before its worker process is killed (and replaced); default 1 s. The request
+    /// reaches the worker at once: a task that checks its token (`check()`, `sleep()`) returns
+    /// `Err(Cancelled)` well within the grace period; one that ignores it, or is stuck in native
+    /// code, is killed when the period ends. Either way its future ends as cancelled, not as a
+    /// worker death, and it is never retried.
+    ///
+    /// ```
+    /// use concurrent_futures::{CancelToken, Cancelled, FutureError, ProcessPoolExecutor};
+    /// use std::time::Duration;
+    /// fn ignores_its_token(_: ()) -> Result<u8, Cancelled> {
+    ///     loop { std::thread::park() }
+    /// }
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .cancel_grace(Duration::from_millis(100))
+    ///     .build()
+    ///     .unwrap();
+    /// let token = CancelToken::new();
+    /// let f = pool.submit_cancellable(&token, ignores_its_token, ()).unwrap();
+    /// while !f.running() { std::thread::yield_now() }
+    /// token.cancel();
+    /// assert_eq!(f.exception(None), Err(FutureError::Cancelled)); // as Python raises
+    /// assert!(f.cancelled());
+    /// ```
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = Some(grace);
         self
     }
 
@@ -402,6 +440,7 @@ impl ProcessPoolBuilder {
                 max_tasks_per_child: self.max_tasks_per_child.map(|n| n as u64),
                 task_timeout: self.task_timeout,
                 startup_timeout,
+                cancel_grace: self.cancel_grace.unwrap_or(DEFAULT_CANCEL_GRACE),
                 break_on_worker_death: self.break_on_worker_death,
                 retry: self.retry,
                 initializer,
@@ -534,7 +573,11 @@ impl ProcessPoolExecutor {
 
     /// Schedules `f(arg)` in a worker process under `token` (see
     /// [`Executor::submit_cancellable`]): cancelling the token cancels the task while it is
-    /// queued, and its `Err(Cancelled)` ends the future as cancelled.
+    /// queued; once it runs, the request reaches the worker process, where the task's
+    /// [`CancelToken::current`](crate::CancelToken::current) turns cancelled, and its
+    /// `Err(Cancelled)` ends the future as cancelled. A task that has not returned
+    /// [`cancel_grace`](ProcessPoolBuilder::cancel_grace) after the request is killed with its
+    /// worker, and its future ends as cancelled too.
     ///
     /// # Errors
     ///

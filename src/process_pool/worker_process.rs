@@ -7,12 +7,14 @@
 //! runs now); the rest never started. When the worker dies, the running one fails and the rest
 //! go back to the queue, since they provably never ran: exact blame, and at most once.
 
+use crate::remote::forward::ForwardCancel;
 use crate::remote::frame::{FrameBuffer, READ_CHUNK};
 use crate::remote::pending::PendingCall;
 use mio::net::UnixStream;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::process::Child;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Tasks sent ahead to one worker whose tasks are short: the one it runs and the next, so it
@@ -42,6 +44,9 @@ pub(super) enum KillReason {
     Lingering,
     /// `terminate_workers` or `kill_workers`.
     Requested,
+    /// Its running task's token was cancelled and the task had not returned after the grace
+    /// period.
+    Cancelled,
 }
 
 /// What a worker's frames may not do: a result or a start out of order.
@@ -73,16 +78,38 @@ pub(super) struct WorkerProcess {
     pub(super) budget: Option<u64>,
 }
 
+/// A task on a worker, and what forwards its token's cancellation there.
+struct SentCall {
+    id: u64,
+    call: PendingCall,
+    /// Registered on the call's token, if it has one; dropped (and so unregistered) when the
+    /// task leaves the worker.
+    forward: Option<Arc<ForwardCancel>>,
+    /// Its token was cancelled while it was on the worker.
+    cancel_requested: bool,
+}
+
+impl SentCall {
+    fn done(self) -> PendingCall {
+        if let Some(f) = &self.forward {
+            f.retire();
+        }
+        self.call
+    }
+}
+
 /// The tasks sent to one worker, in order, and which of them runs.
 pub(super) struct SentTasks {
     /// Oldest first: the front runs once `running` is set, the rest wait.
-    sent: VecDeque<(u64, PendingCall)>,
+    sent: VecDeque<SentCall>,
     running: bool,
     /// When the running task started (its `Started` arrived).
     running_since: Instant,
     /// Since when the front task waits to be started while none runs: a worker that leaves
     /// it waiting past the startup deadline is stopped or hung.
     startable_since: Option<Instant>,
+    /// When the running task, asked to stop, is killed if it has not returned.
+    cancel_deadline: Option<Instant>,
     /// Moving average of its task durations (from `Started` to the result); `None` until one
     /// ends.
     avg_task: Option<Duration>,
@@ -114,6 +141,7 @@ impl WorkerProcess {
                 running: false,
                 running_since: now,
                 startable_since: None,
+                cancel_deadline: None,
                 avg_task: None,
             },
             budget,
@@ -184,8 +212,8 @@ impl WorkerProcess {
         self.tasks.sent.len() < cap
     }
 
-    /// Records a task written to it.
-    pub(super) fn push(&mut self, id: u64, call: PendingCall) {
+    /// Records a task written to it, and what forwards its token's cancellation.
+    pub(super) fn push(&mut self, id: u64, call: PendingCall, forward: Option<Arc<ForwardCancel>>) {
         if let Some(b) = self.budget.as_mut() {
             *b -= 1;
         }
@@ -193,7 +221,35 @@ impl WorkerProcess {
         if t.sent.is_empty() {
             t.startable_since = Some(Instant::now());
         }
-        t.sent.push_back((id, call));
+        t.sent.push_back(SentCall {
+            id,
+            call,
+            forward,
+            cancel_requested: false,
+        });
+    }
+
+    /// Task `id`'s token was cancelled: `true` if the task is on this worker (the caller sends
+    /// it `Cancel`). A running task gets `grace` to return before the worker is killed; one
+    /// that has not started gets it from its start.
+    pub(super) fn cancel_requested(&mut self, id: u64, grace: std::time::Duration) -> bool {
+        let t = &mut self.tasks;
+        let Some(pos) = t.sent.iter().position(|c| c.id == id) else {
+            return false;
+        };
+        if t.sent[pos].cancel_requested {
+            return false;
+        }
+        t.sent[pos].cancel_requested = true;
+        if pos == 0 && t.running {
+            t.cancel_deadline = Some(Instant::now() + grace);
+        }
+        true
+    }
+
+    /// When its running task, asked to stop, is killed if it has not returned.
+    pub(super) fn cancel_deadline(&self) -> Option<Instant> {
+        self.tasks.cancel_deadline
     }
 
     /// Since when its front task waits to be started while it runs none, if it does.
@@ -211,32 +267,41 @@ impl WorkerProcess {
     pub(super) fn take_sent(&mut self) -> (Option<PendingCall>, Vec<PendingCall>) {
         let t = &mut self.tasks;
         t.startable_since = None;
+        t.cancel_deadline = None;
         let running = if t.running {
             t.running = false;
-            t.sent.pop_front().map(|(_, call)| call)
+            t.sent.pop_front().map(SentCall::done)
         } else {
             None
         };
-        let never_started = t.sent.drain(..).map(|(_, call)| call).collect();
+        let never_started = t.sent.drain(..).map(SentCall::done).collect();
         (running, never_started)
     }
 }
 
 impl SentTasks {
     /// `Started { id }`: the oldest waiting task becomes the running one.
-    pub(super) fn started(&mut self, id: u64) -> Result<(), OutOfOrder> {
+    pub(super) fn started(
+        &mut self,
+        id: u64,
+        grace: std::time::Duration,
+    ) -> Result<(), OutOfOrder> {
         match self.sent.front() {
-            Some((front, _)) if *front == id && !self.running => {
+            Some(front) if front.id == id && !self.running => {
+                let now = Instant::now();
                 self.running = true;
-                self.running_since = Instant::now();
+                self.running_since = now;
                 self.startable_since = None;
+                self.cancel_deadline = front.cancel_requested.then(|| now + grace);
                 Ok(())
             }
-            Some((front, _)) if self.running => Err(OutOfOrder(format!(
-                "task {id} started while task {front} runs"
+            Some(front) if self.running => Err(OutOfOrder(format!(
+                "task {id} started while task {} runs",
+                front.id
             ))),
-            Some((front, _)) => Err(OutOfOrder(format!(
-                "task {id} started, expected task {front}"
+            Some(front) => Err(OutOfOrder(format!(
+                "task {id} started, expected task {}",
+                front.id
             ))),
             None => Err(OutOfOrder(format!("task {id} started, but none was sent"))),
         }
@@ -245,22 +310,24 @@ impl SentTasks {
     /// A result for `id`: takes the running task it belongs to.
     pub(super) fn finished(&mut self, id: u64) -> Result<PendingCall, OutOfOrder> {
         match self.sent.front() {
-            Some((front, _)) if *front == id && self.running => {
+            Some(front) if front.id == id && self.running => {
                 let took = self.running_since.elapsed();
                 self.avg_task = Some(match self.avg_task {
                     None => took,
                     Some(avg) => (avg * 3 + took) / 4,
                 });
                 self.running = false;
-                let call = self.sent.pop_front().expect("front exists").1;
+                self.cancel_deadline = None;
+                let call = self.sent.pop_front().expect("front exists").done();
                 self.startable_since = (!self.sent.is_empty()).then(Instant::now);
                 Ok(call)
             }
-            Some((front, _)) if *front == id => Err(OutOfOrder(format!(
+            Some(front) if front.id == id => Err(OutOfOrder(format!(
                 "result for task {id}, which never started"
             ))),
-            Some((front, _)) => Err(OutOfOrder(format!(
-                "result for task {id}, expected task {front}"
+            Some(front) => Err(OutOfOrder(format!(
+                "result for task {id}, expected task {}",
+                front.id
             ))),
             None => Err(OutOfOrder(format!(
                 "result for task {id}, but none was sent"

@@ -22,6 +22,8 @@ pub(crate) const PROTOCOL: u32 = 2;
 const HELLO: u8 = 1;
 const TASK: u8 = 2;
 const EXIT: u8 = 3;
+const TASK_UNDER_TOKEN: u8 = 4;
+const CANCEL: u8 = 5;
 const READY: u8 = 10;
 const REFUSED: u8 = 11;
 const INIT_FAILED: u8 = 12;
@@ -30,7 +32,9 @@ const PANICKED: u8 = 14;
 const CALL_FAILED: u8 = 15;
 const STARTED: u8 = 16;
 
-/// Offset of the task id inside an encoded `Task` frame, patched in at dispatch time.
+/// Offset of the tag inside a frame, and of the task id inside an encoded `Task` frame, both
+/// patched in at dispatch time.
+const TAG_AT: usize = 4;
 const TASK_ID_AT: usize = 5;
 
 /// A function call as it crosses the boundary: which monomorphized trampoline to run, which
@@ -66,10 +70,16 @@ pub(crate) enum ToWorker<'a> {
         max_tasks: u64,
         initializer: Option<Call<'a>>,
     },
+    /// Run `call` as task `id`. `under_token`: the task runs under a cancel token, which the
+    /// parent may cancel with [`Cancel`](ToWorker::Cancel) while it runs.
     Task {
         id: u64,
         call: Call<'a>,
+        under_token: bool,
     },
+    /// Cancel the token of task `id` (a task under a token that runs or is about to); ignored
+    /// for a task that already ended.
+    Cancel { id: u64 },
     /// Finish and exit with status 0.
     Exit,
 }
@@ -173,10 +183,19 @@ impl ToWorker<'_> {
                 }
                 finish(out, start);
             }
-            ToWorker::Task { id, call } => {
-                let start = begin(out, TASK);
+            ToWorker::Task {
+                id,
+                call,
+                under_token,
+            } => {
+                let start = begin(out, if *under_token { TASK_UNDER_TOKEN } else { TASK });
                 out.extend_from_slice(&id.to_le_bytes());
                 put_call(out, call);
+                finish(out, start);
+            }
+            ToWorker::Cancel { id } => {
+                let start = begin(out, CANCEL);
+                out.extend_from_slice(&id.to_le_bytes());
                 finish(out, start);
             }
             ToWorker::Exit => {
@@ -204,9 +223,15 @@ pub(crate) fn task_frame(trampoline: i64, function: i64, input: &[u8]) -> Result
             function,
             input,
         },
+        under_token: false,
     }
     .encode(&mut out);
     Ok(out)
+}
+
+/// Marks a frame made by [`task_frame`] as a task under a cancel token.
+pub(crate) fn set_under_token(frame: &mut [u8]) {
+    frame[TAG_AT] = TASK_UNDER_TOKEN;
 }
 
 /// Writes `id` into a frame made by [`task_frame`].
@@ -370,10 +395,12 @@ impl<'a> ToWorker<'a> {
                     initializer,
                 }
             }
-            TASK => ToWorker::Task {
+            TASK | TASK_UNDER_TOKEN => ToWorker::Task {
                 id: b.u64("id")?,
                 call: b.call()?,
+                under_token: tag == TASK_UNDER_TOKEN,
             },
+            CANCEL => ToWorker::Cancel { id: b.u64("id")? },
             EXIT => ToWorker::Exit,
             other => return Err(FrameError::UnknownTag(other)),
         };
@@ -509,6 +536,23 @@ impl FrameBuffer {
         Ok(Some(body..body + len))
     }
 
+    /// The bodies of the complete frames buffered after the next one to be taken, without
+    /// taking them (a reader looking ahead for a control frame). Stops at a length over the
+    /// limit, which [`next_frame`](Self::next_frame) reports when it gets there.
+    pub(crate) fn frames_ahead(&self) -> impl Iterator<Item = &[u8]> {
+        let mut rest = &self.buf[self.start..self.end];
+        std::iter::from_fn(move || {
+            let header: [u8; 4] = rest.get(..4)?.try_into().ok()?;
+            let len = u32::from_le_bytes(header) as usize;
+            if len > MAX_FRAME || rest.len() < 4 + len {
+                return None;
+            }
+            let (body, tail) = rest[4..].split_at(len);
+            rest = tail;
+            Some(body)
+        })
+    }
+
     /// A frame body returned by [`next_frame`](Self::next_frame); valid until the next
     /// [`spare`](Self::spare).
     pub(crate) fn body(&self, range: Range<usize>) -> &[u8] {
@@ -583,7 +627,17 @@ mod tests {
                 max_tasks: 0,
                 initializer: None,
             },
-            ToWorker::Task { id: 99, call },
+            ToWorker::Task {
+                id: 99,
+                call: call.clone(),
+                under_token: false,
+            },
+            ToWorker::Task {
+                id: 100,
+                call,
+                under_token: true,
+            },
+            ToWorker::Cancel { id: 100 },
             ToWorker::Exit,
         ] {
             let mut out = Vec::new();
@@ -643,15 +697,26 @@ mod tests {
         frames_from_worker();
         let mut task = task_frame(1, 2, b"arg").unwrap();
         set_task_id(&mut task, 77);
+        let call = Call {
+            trampoline: 1,
+            function: 2,
+            input: b"arg",
+        };
         assert_eq!(
             ToWorker::decode(&task[4..]).unwrap(),
             ToWorker::Task {
                 id: 77,
-                call: Call {
-                    trampoline: 1,
-                    function: 2,
-                    input: b"arg"
-                }
+                call: call.clone(),
+                under_token: false,
+            }
+        );
+        set_under_token(&mut task);
+        assert_eq!(
+            ToWorker::decode(&task[4..]).unwrap(),
+            ToWorker::Task {
+                id: 77,
+                call,
+                under_token: true,
             }
         );
     }
@@ -672,6 +737,24 @@ mod tests {
             assert_eq!(seen, 9);
             assert_eq!(fb.pending(), 0);
         }
+    }
+
+    #[test]
+    fn frames_ahead_shows_buffered_frames_without_taking_them() {
+        let all = frames_to_worker();
+        let mut fb = FrameBuffer::new();
+        for frame in &all {
+            fb.extend(frame);
+        }
+        fb.extend(&all[0][..3]); // a partial frame at the end is not shown
+        let ahead: Vec<&[u8]> = fb.frames_ahead().collect();
+        assert_eq!(ahead.len(), all.len());
+        for (body, frame) in ahead.iter().zip(&all) {
+            assert_eq!(*body, &frame[4..]);
+        }
+        let first = fb.next_frame().unwrap().unwrap();
+        assert_eq!(fb.body(first), &all[0][4..]);
+        assert_eq!(fb.frames_ahead().count(), all.len() - 1);
     }
 
     #[test]

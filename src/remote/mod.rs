@@ -6,11 +6,13 @@
 //! - `frame`: the wire format of calls and replies.
 //! - `pending`, `outbox`: the parent side: encoding a submission, queueing it, completing its
 //!   future(s) from the reply.
+//! - `forward`: a dispatched task's token cancelled: tell the transport's thread.
 //! - `serve`: the worker side: the handshake and running a call.
 //!
 //! A transport (`process_pool/`, `mpi_pool/`) moves frames and decides what a lost worker
 //! means; nothing here knows which transport is in use.
 
+pub(crate) mod forward;
 pub(crate) mod frame;
 pub(crate) mod image;
 pub(crate) mod outbox;

@@ -56,6 +56,10 @@ pub(crate) trait Completion: Send {
 
     /// Cancels the future(s) for `shutdown(cancel_futures = true)`.
     fn cancel(self: Box<Self>);
+
+    /// Ends the running future(s) as cancelled: the task was asked to stop through its token
+    /// and its worker was killed after the grace period.
+    fn finish_cancelled(self: Box<Self>);
 }
 
 /// Whether a call under `token` may start: not if the token is cancelled. `cancel` raises the
@@ -93,6 +97,10 @@ impl<R: Payload> Completion for Single<R> {
     fn cancel(self: Box<Self>) {
         self.promise.cancel();
     }
+
+    fn finish_cancelled(self: Box<Self>) {
+        self.promise.finish_cancelled();
+    }
 }
 
 /// One `submit_cancellable`: one future, ended as cancelled if the task returned `Cancelled`.
@@ -126,6 +134,10 @@ impl<R: Payload> Completion for CancellableSingle<R> {
 
     fn cancel(self: Box<Self>) {
         self.promise.cancel();
+    }
+
+    fn finish_cancelled(self: Box<Self>) {
+        self.promise.finish_cancelled();
     }
 }
 
@@ -179,6 +191,12 @@ impl<R: Payload> Completion for Chunk<R> {
     fn cancel(self: Box<Self>) {
         for p in self.items {
             p.cancel();
+        }
+    }
+
+    fn finish_cancelled(self: Box<Self>) {
+        for p in self.items {
+            p.finish_cancelled();
         }
     }
 }

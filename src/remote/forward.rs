@@ -1,0 +1,45 @@
+//! Forwarding a cancel to where a task runs: the [`CancelTarget`] a transport registers on a
+//! dispatched task's token, so that cancelling the token tells the transport's thread, which
+//! sends the worker a `Cancel` frame for the task.
+
+use crate::cancel::CancelTarget;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+/// Tells a transport that the token of task `id`, dispatched to a worker, was cancelled.
+pub(crate) struct ForwardCancel {
+    id: u64,
+    live: AtomicBool,
+    notify: Box<dyn Fn(u64) + Send + Sync>,
+}
+
+impl ForwardCancel {
+    pub(crate) fn new(id: u64, notify: Box<dyn Fn(u64) + Send + Sync>) -> Arc<ForwardCancel> {
+        Arc::new(ForwardCancel {
+            id,
+            live: AtomicBool::new(true),
+            notify,
+        })
+    }
+
+    pub(crate) fn target(self: &Arc<Self>) -> Weak<dyn CancelTarget> {
+        Arc::downgrade(self) as Weak<dyn CancelTarget>
+    }
+
+    /// The task left the worker: the token may drop the registration at its next pruning.
+    pub(crate) fn retire(&self) {
+        // ORDERING: only a hint for the token's pruning; nothing is published with it.
+        self.live.store(false, Ordering::Relaxed);
+    }
+}
+
+impl CancelTarget for ForwardCancel {
+    fn on_cancel(self: Arc<Self>) {
+        (self.notify)(self.id);
+    }
+
+    fn is_live(&self) -> bool {
+        // ORDERING: a stale `true` only keeps the registration until the next pruning.
+        self.live.load(Ordering::Relaxed)
+    }
+}
