@@ -4,6 +4,7 @@ use crate::cancel::CancelToken;
 use crate::error::{FutureError, InvalidArgument, SubmitError};
 use crate::future::waiter::deadline_after;
 use crate::future::Future;
+use crate::retry::RetryPolicy;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub struct MapOptions {
     chunksize: usize,
     cancel_token: Option<CancelToken>,
     cancel_running: bool,
+    retry: Option<RetryPolicy>,
 }
 
 impl Default for MapOptions {
@@ -64,6 +66,7 @@ impl MapOptions {
             chunksize: 1,
             cancel_token: None,
             cancel_running: false,
+            retry: None,
         }
     }
 
@@ -174,6 +177,32 @@ impl MapOptions {
         self.cancel_running
     }
 
+    /// Runs the map's items whose worker process died (or that ran past `task_timeout`) again,
+    /// up to the policy's attempts, over the pool's own policy (see
+    /// [`ProcessPoolBuilder::retry`](crate::ProcessPoolBuilder::retry)). The process pool is
+    /// the one executor whose workers die under a task; the others ignore it. With a
+    /// `chunksize`, a chunk is one task: its attempts cover all its items. A policy of `0`
+    /// attempts is rejected by `map_with`.
+    ///
+    /// ```
+    /// use concurrent_futures::{MapOptions, RetryPolicy};
+    /// let opts = MapOptions::new().retry(RetryPolicy::attempts(3));
+    /// assert_eq!(opts.get_retry(), Some(RetryPolicy::attempts(3)));
+    /// ```
+    pub const fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// The retry policy set with [`retry`](Self::retry), if any.
+    ///
+    /// ```
+    /// assert_eq!(concurrent_futures::MapOptions::new().get_retry(), None);
+    /// ```
+    pub const fn get_retry(&self) -> Option<RetryPolicy> {
+        self.retry
+    }
+
     /// The timeout set, if any.
     ///
     /// ```
@@ -209,6 +238,9 @@ impl MapOptions {
         }
         if self.chunksize == 0 {
             return Err(InvalidArgument("chunksize must be >= 1."));
+        }
+        if self.retry.is_some_and(|p| p.max_attempts() == 0) {
+            return Err(InvalidArgument("a retry policy needs at least 1 attempt"));
         }
         Ok(ValidMapOptions(self))
     }

@@ -18,7 +18,8 @@ use std::fmt;
 ///   when the pool breaks ([`break_on_worker_death`](crate::ProcessPoolBuilder::break_on_worker_death));
 /// - a task that never started: it was never an attempt, and goes back to the queue anyway.
 ///
-/// Set it for a pool with [`ProcessPoolBuilder::retry`](crate::ProcessPoolBuilder::retry).
+/// Set it for a pool with [`ProcessPoolBuilder::retry`](crate::ProcessPoolBuilder::retry), or
+/// for one `map` with [`MapOptions::retry`](crate::MapOptions::retry) (over the pool's).
 /// Retrying re-runs the task from the start, so its side effects before the crash happen again:
 /// retry what is idempotent.
 ///

@@ -681,7 +681,10 @@ fn cancelling_tokens_at_random_moments_ends_each_task_one_way_and_once() {
         all_pids.extend(pool.worker_pids());
         drop(pool);
         // A cancel never shows as a death: only the saboteur's kills do.
-        assert!(round_died <= hits, "seed {seed:#x}: {round_died} deaths for {hits} kills");
+        assert!(
+            round_died <= hits,
+            "seed {seed:#x}: {round_died} deaths for {hits} kills"
+        );
         twice += executions(&log).values().filter(|&&n| n > 1).count();
     }
     eprintln!(

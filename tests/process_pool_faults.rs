@@ -455,3 +455,43 @@ fn a_retry_policy_of_zero_attempts_is_rejected() {
         .unwrap_err();
     assert_eq!(err.to_string(), "a retry policy needs at least 1 attempt");
 }
+
+/// A `map` can bring its own retry policy, over the pool's (here the pool has none): each item
+/// crashes on its first attempt and succeeds on its second. A chunk is one task, so its
+/// attempts cover all of its items (a chunk of 3 such items needs 4), and a retried chunk runs
+/// again the items before the crash, whose results died with the worker.
+#[test]
+fn a_map_retries_its_items_with_its_own_policy() {
+    let _dog = watchdog(HANG, "map retry");
+    let dir = common::TempDir::new("retry-map");
+    let pool = ProcessPoolExecutor::new(2).unwrap();
+    for chunksize in [1, 3] {
+        let items: Vec<_> = (0..6)
+            .map(|i| (dir.path().join(format!("c{chunksize}-{i}")), 1))
+            .collect();
+        let options = concurrent_futures::MapOptions::new()
+            .chunksize(chunksize)
+            .retry(RetryPolicy::attempts(chunksize as u32 + 1));
+        let results: Vec<_> = pool
+            .map_with(crashes_first, items, options)
+            .unwrap()
+            .collect();
+        // Each item's value is the attempt it succeeded on: the second of its own, or later
+        // when an item after it in its chunk crashed and the whole chunk ran again.
+        assert!(
+            results.iter().all(|r| matches!(r, Ok(n) if *n >= 2)),
+            "chunksize {chunksize}: {results:?}"
+        );
+        if chunksize == 1 {
+            assert_eq!(results, vec![Ok(2); 6]);
+        }
+    }
+    // The pool's own default is untouched: without the map's policy a crash fails the item.
+    let log = dir.path().join("plain");
+    let err = pool
+        .map(crashes_first, [(log, 1)])
+        .next()
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, FutureError::WorkerDied(_)), "{err:?}");
+}

@@ -364,7 +364,8 @@ impl MpiPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        outbox::submit_one(&*self.shared, f, arg, Admit::Policy, None).map_err(SubmitError::from)
+        outbox::submit_one(&*self.shared, f, arg, Admit::Policy, None, None)
+            .map_err(SubmitError::from)
     }
 
     /// Schedules `f(arg)` on a worker rank under `token` (see
@@ -415,7 +416,7 @@ impl MpiPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, TrySubmitError<A>> {
-        outbox::submit_one(&*self.shared, f, arg, Admit::Try, None)
+        outbox::submit_one(&*self.shared, f, arg, Admit::Try, None, None)
     }
 
     /// `f` over every item on the worker ranks, results in input order (Python's `map`).

@@ -22,18 +22,18 @@ use std::sync::Arc;
 
 /// The watcher thread and the pipe that ends its watches.
 pub(super) struct CancelWatch {
-    shared: Arc<Shared>,
+    shared: Arc<WatchShared>,
     /// Written by [`end`](Self::end) to wake the watcher out of `poll`.
     wake_tx: OwnedFd,
 }
 
-struct Shared {
-    state: Mutex<State>,
+struct WatchShared {
+    state: Mutex<WatchState>,
     cond: Condvar,
 }
 
 #[derive(Default)]
-struct State {
+struct WatchState {
     /// The task being watched and its token; `None` between watches.
     watching: Option<(u64, CancelToken)>,
     /// The connection's input buffer, held here during a watch.
@@ -49,10 +49,10 @@ impl CancelWatch {
     pub(super) fn start(socket: &std::os::unix::net::UnixStream) -> io::Result<CancelWatch> {
         let socket = OwnedFd::from(socket.try_clone()?);
         let (wake_rx, wake_tx) = pipe()?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
+        let shared = Arc::new(WatchShared {
+            state: Mutex::new(WatchState {
                 parked: true,
-                ..State::default()
+                ..WatchState::default()
             }),
             cond: Condvar::new(),
         });
@@ -101,7 +101,7 @@ fn cancel_requested(inbuf: &FrameBuffer, id: u64) -> bool {
 }
 
 /// The watcher thread: waits for a watch, reads the socket while it lasts, parks between.
-fn watch(shared: &Shared, socket: &OwnedFd, wake_rx: &OwnedFd) {
+fn watch(shared: &WatchShared, socket: &OwnedFd, wake_rx: &OwnedFd) {
     loop {
         {
             let mut st = shared.state.lock();

@@ -731,7 +731,8 @@ impl Manager {
         } else if let Some(call) = d.running {
             // Deaths of the task's own making (a crash, a closed socket, its time limit) may be
             // retried; an end the program asked for (terminate, kill) or a broken pool not.
-            let retry = match (self.shared.config.retry, d.killed) {
+            let policy = call.retry.or(self.shared.config.retry);
+            let retry = match (policy, d.killed) {
                 _ if self.broken => false,
                 (Some(p), None | Some(KillReason::Lingering)) => p.retries_worker_deaths(),
                 (Some(p), Some(KillReason::TaskTimeout)) => p.retries_task_timeouts(),
@@ -748,7 +749,8 @@ impl Manager {
     /// more attempt, else it fails, naming what the attempts cost when there were several.
     fn attempt_lost(&mut self, mut call: PendingCall, error: FutureError, retry: bool) {
         call.attempts_lost += 1;
-        let allowed = self.shared.config.retry.map_or(1, |p| p.max_attempts());
+        let policy = call.retry.or(self.shared.config.retry);
+        let allowed = policy.map_or(1, |p| p.max_attempts());
         if retry && call.attempts_lost < allowed {
             // A retry is a deliberate new attempt: to the front, for the next free worker.
             self.requeue(vec![call]);

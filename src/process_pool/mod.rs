@@ -568,7 +568,8 @@ impl ProcessPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        outbox::submit_one(&*self.shared, f, arg, Admit::Policy, None).map_err(SubmitError::from)
+        outbox::submit_one(&*self.shared, f, arg, Admit::Policy, None, None)
+            .map_err(SubmitError::from)
     }
 
     /// Schedules `f(arg)` in a worker process under `token` (see
@@ -624,7 +625,7 @@ impl ProcessPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, TrySubmitError<A>> {
-        outbox::submit_one(&*self.shared, f, arg, Admit::Try, None)
+        outbox::submit_one(&*self.shared, f, arg, Admit::Try, None, None)
     }
 
     /// `f` over every item in worker processes, results in input order (Python's `map`).

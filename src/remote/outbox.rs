@@ -13,6 +13,7 @@ use crate::future::waiter::deadline_after;
 use crate::future::{Future, Promise};
 use crate::map::{Map, MapTokens, ValidMapOptions};
 use crate::map_unordered::MapUnordered;
+use crate::retry::RetryPolicy;
 use parking_lot::{Condvar, MappedMutexGuard, Mutex};
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
@@ -100,7 +101,7 @@ impl Intake {
 
 /// What `admit` gave a submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Slot {
+pub(crate) enum Admission {
     /// A slot is reserved: queue the call (or give the slot back).
     Reserved,
     /// No capacity to count against (unbounded, or a `map` item).
@@ -124,10 +125,10 @@ pub(crate) trait Outbox: Send + Sync + 'static {
 
     /// Queues an encoded task in the slot `admit` gave it; the same errors as `check_open` if
     /// the pool closed meanwhile.
-    fn enqueue(&self, call: PendingCall, slot: Slot) -> Result<(), SubmitError> {
+    fn enqueue(&self, call: PendingCall, slot: Admission) -> Result<(), SubmitError> {
         {
             let mut intake = self.intake();
-            if slot == Slot::Reserved {
+            if slot == Admission::Reserved {
                 // The reservation becomes the queued call (or, refused, frees up).
                 intake.reserved -= 1;
             }
@@ -145,7 +146,7 @@ pub(crate) trait Outbox: Send + Sync + 'static {
 /// A place in the queue for one submission, as `admit` and the pool's policy say: waits for
 /// room (woken by the consumer's [`Intake::take`], or by [`Intake::close`] with the shutdown
 /// error) with `Block`/`BlockFor`.
-fn admit<Q: Outbox + ?Sized>(outbox: &Q, admit: Admit) -> Result<Slot, SubmitError> {
+fn admit<Q: Outbox + ?Sized>(outbox: &Q, admit: Admit) -> Result<Admission, SubmitError> {
     let mut deadline: Option<Option<Instant>> = None;
     let mut counted = false;
     loop {
@@ -155,21 +156,21 @@ fn admit<Q: Outbox + ?Sized>(outbox: &Q, admit: Admit) -> Result<Slot, SubmitErr
         }
         intake.refusal()?;
         let Some(capacity) = intake.capacity else {
-            return Ok(Slot::Free);
+            return Ok(Admission::Free);
         };
         if admit == Admit::Always {
-            return Ok(Slot::Free);
+            return Ok(Admission::Free);
         }
         if intake.queue.len() + intake.reserved < capacity.limit {
             intake.reserved += 1;
-            return Ok(Slot::Reserved);
+            return Ok(Admission::Reserved);
         }
         let full = SubmitError::Full {
             capacity: capacity.limit,
         };
         let until = match (admit, capacity.when_full) {
             (Admit::Try, _) | (_, WhenFull::Fail) => return Err(full),
-            (_, WhenFull::CallerRuns) => return Ok(Slot::RunHere),
+            (_, WhenFull::CallerRuns) => return Ok(Admission::RunHere),
             (_, WhenFull::Block) => None,
             (_, WhenFull::BlockFor(limit)) => {
                 *deadline.get_or_insert_with(|| deadline_after(Some(limit)))
@@ -193,8 +194,8 @@ fn admit<Q: Outbox + ?Sized>(outbox: &Q, admit: Admit) -> Result<Slot, SubmitErr
 }
 
 /// Gives back the slot of a submission that will not be queued.
-fn release<Q: Outbox + ?Sized>(outbox: &Q, slot: Slot) {
-    if slot == Slot::Reserved {
+fn release<Q: Outbox + ?Sized>(outbox: &Q, slot: Admission) {
+    if slot == Admission::Reserved {
         outbox.intake().unreserve();
     }
 }
@@ -220,14 +221,16 @@ fn encode_task<A: Payload>(portable: Portable, arg: &A) -> Result<Vec<u8>, Futur
 }
 
 /// `submit(f, arg)` on any outbox (`try_submit` with `Admit::Try`; a `map` item, under the
-/// map's token, with `Admit::Always`). An argument that cannot be encoded gives a future that
-/// has already failed, not an error: it fails that future alone. A refusal hands `arg` back.
+/// map's token and retry policy, with `Admit::Always`). An argument that cannot be encoded
+/// gives a future that has already failed, not an error: it fails that future alone. A refusal
+/// hands `arg` back.
 pub(crate) fn submit_one<Q: Outbox + ?Sized, A: Payload, R: Payload>(
     outbox: &Q,
     f: fn(A) -> R,
     arg: A,
     how: Admit,
     token: Option<&CancelToken>,
+    retry: Option<RetryPolicy>,
 ) -> Result<Future<R>, TrySubmitError<A>> {
     if let Err(refused) = outbox.check_open() {
         return Err(TrySubmitError::new(refused, arg));
@@ -247,7 +250,7 @@ pub(crate) fn submit_one<Q: Outbox + ?Sized, A: Payload, R: Payload>(
         Ok(slot) => slot,
         Err(refused) => return Err(TrySubmitError::new(refused, arg)),
     };
-    if slot == Slot::RunHere {
+    if slot == Admission::RunHere {
         let _ = promise.start();
         promise.set(run_here(f, arg, token));
         return Ok(future);
@@ -261,7 +264,8 @@ pub(crate) fn submit_one<Q: Outbox + ?Sized, A: Payload, R: Payload>(
                     token: token.cloned(),
                 }),
             )
-            .with_token(token.cloned());
+            .with_token(token.cloned())
+            .with_retry(retry);
             if let Err(refused) = outbox.enqueue(call, slot) {
                 return Err(TrySubmitError::new(refused, arg));
             }
@@ -296,7 +300,7 @@ pub(crate) fn submit_cancellable<Q: Outbox + ?Sized, A: Payload, R: Payload>(
         return Ok(future);
     }
     let slot = admit(outbox, Admit::Policy)?;
-    if slot == Slot::RunHere {
+    if slot == Admission::RunHere {
         match run_here(f, arg, Some(token)) {
             Ok(Err(Cancelled)) => promise.finish_cancelled(),
             Ok(Ok(value)) => {
@@ -341,6 +345,7 @@ fn submit_chunk<Q: Outbox + ?Sized, A: Payload, R: Payload>(
     portable: Portable,
     chunk: Vec<A>,
     token: Option<&CancelToken>,
+    retry: Option<RetryPolicy>,
 ) -> Result<Vec<Future<R>>, SubmitError> {
     outbox.check_open()?;
     let mut promises = Vec::with_capacity(chunk.len());
@@ -358,8 +363,10 @@ fn submit_chunk<Q: Outbox + ?Sized, A: Payload, R: Payload>(
                 items: promises,
                 token: token.cloned(),
             };
-            let call = PendingCall::new(frame, Box::new(chunk)).with_token(token.cloned());
-            outbox.enqueue(call, Slot::Free)?;
+            let call = PendingCall::new(frame, Box::new(chunk))
+                .with_token(token.cloned())
+                .with_retry(retry);
+            outbox.enqueue(call, Admission::Free)?;
             for target in targets {
                 register(token, target);
             }
@@ -391,10 +398,12 @@ where
     R: Payload,
 {
     let MapTokens { items: token, stop } = options.tokens();
+    let retry = options.get().get_retry();
     let chunksize = options.get().get_chunksize();
     if chunksize == 1 {
         let submit = move |item| {
-            submit_one(&*outbox, f, item, Admit::Always, token.as_ref()).map_err(SubmitError::from)
+            submit_one(&*outbox, f, item, Admit::Always, token.as_ref(), retry)
+                .map_err(SubmitError::from)
         };
         return Map::new(items.into_iter(), submit, options).stopping(stop);
     }
@@ -405,7 +414,7 @@ where
         ready: VecDeque::new(),
         submit: move |chunk: Vec<I::Item>| {
             let portable = portable.clone().map_err(SubmitError::NotPortable)?;
-            submit_chunk::<Q, I::Item, R>(&outbox, portable, chunk, token.as_ref())
+            submit_chunk::<Q, I::Item, R>(&outbox, portable, chunk, token.as_ref(), retry)
         },
     };
     Map::new(feed, |f| f, options.per_item_buffer()).stopping(stop)
@@ -427,8 +436,9 @@ where
     R: Payload,
 {
     let MapTokens { items: token, stop } = options.tokens();
+    let retry = options.get().get_retry();
     let submit = move |item| {
-        submit_one(outbox, f, item, Admit::Always, token.as_ref()).map_err(SubmitError::from)
+        submit_one(outbox, f, item, Admit::Always, token.as_ref(), retry).map_err(SubmitError::from)
     };
     MapUnordered::new(items.into_iter(), submit, options).stopping(stop)
 }

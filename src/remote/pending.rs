@@ -6,6 +6,7 @@ use crate::cancel::{CancelToken, Cancelled};
 use crate::error::{BrokenExecutor, FutureError};
 use crate::executor::Payload;
 use crate::future::Promise;
+use crate::retry::RetryPolicy;
 
 /// A task waiting for a worker: the `Task` frame (id patched at dispatch) and its futures.
 pub(crate) struct PendingCall {
@@ -24,6 +25,8 @@ pub(crate) struct PendingCall {
     /// `CancelToken::current`), and, on the process pool, kills the worker if the task has not
     /// ended after a grace period. The MPI pool forwards it only: killing a rank ends the job.
     pub(crate) token: Option<CancelToken>,
+    /// Its own retry policy (a `map`'s), over the pool's.
+    pub(crate) retry: Option<RetryPolicy>,
 }
 
 impl PendingCall {
@@ -34,7 +37,14 @@ impl PendingCall {
             marked_running: false,
             attempts_lost: 0,
             token: None,
+            retry: None,
         }
+    }
+
+    /// The same call, with its own retry policy (`None`: the pool's).
+    pub(crate) fn with_retry(mut self, retry: Option<RetryPolicy>) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The same call, run under `token`.

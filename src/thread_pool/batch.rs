@@ -22,7 +22,7 @@ use crate::sync::{Condvar, Mutex};
 use std::sync::Arc;
 use std::time::Instant;
 
-enum Slot<A, R> {
+enum ItemSlot<A, R> {
     Pending(A),
     Running,
     Done(Result<R, FutureError>),
@@ -32,7 +32,7 @@ enum Slot<A, R> {
 
 pub(crate) struct Batch<A, R, F> {
     func: Arc<F>,
-    slots: Box<[Mutex<Slot<A, R>>]>,
+    slots: Box<[Mutex<ItemSlot<A, R>>]>,
     /// The next item a worker claims; may run past the end (each claimer stops there).
     next: AtomicUsize,
     /// The pool whose workers run this batch: a reader on one of them runs items inline.
@@ -61,7 +61,7 @@ where
     ) -> Self {
         Batch {
             func,
-            slots: items.map(|a| Mutex::new(Slot::Pending(a))).collect(),
+            slots: items.map(|a| Mutex::new(ItemSlot::Pending(a))).collect(),
             next: AtomicUsize::new(0),
             pool,
             stopped: AtomicBool::new(false),
@@ -92,11 +92,11 @@ where
     /// Item `i`'s input, if it is still pending and the batch is not stopped; marks it running.
     fn claim(&self, i: usize) -> Option<A> {
         let mut slot = self.slots[i].lock();
-        if !matches!(*slot, Slot::Pending(_)) || self.stopped.load(Ordering::Acquire) {
+        if !matches!(*slot, ItemSlot::Pending(_)) || self.stopped.load(Ordering::Acquire) {
             return None;
         }
-        match std::mem::replace(&mut *slot, Slot::Running) {
-            Slot::Pending(a) => Some(a),
+        match std::mem::replace(&mut *slot, ItemSlot::Running) {
+            ItemSlot::Pending(a) => Some(a),
             _ => unreachable!("checked pending under the lock"),
         }
     }
@@ -134,7 +134,7 @@ where
     }
 
     fn publish(&self, i: usize, out: Result<R, FutureError>) {
-        *self.slots[i].lock() = Slot::Done(out);
+        *self.slots[i].lock() = ItemSlot::Done(out);
         // ORDERING: see `take`; the slot's lock orders this load after the reader's store.
         if self.waiting.load(Ordering::Relaxed) == i + 1 {
             let _guard = self.wait_lock.lock();
@@ -147,18 +147,18 @@ where
     fn try_take(&self, i: usize) -> Option<Result<R, FutureError>> {
         let mut slot = self.slots[i].lock();
         match &*slot {
-            Slot::Running => None,
-            Slot::Pending(_) if !self.stopped.load(Ordering::Acquire) => None,
-            Slot::Pending(_) => {
-                *slot = Slot::Gone;
+            ItemSlot::Running => None,
+            ItemSlot::Pending(_) if !self.stopped.load(Ordering::Acquire) => None,
+            ItemSlot::Pending(_) => {
+                *slot = ItemSlot::Gone;
                 drop(slot);
                 Some(Err(self.stop_error()))
             }
-            Slot::Done(_) => match std::mem::replace(&mut *slot, Slot::Gone) {
-                Slot::Done(out) => Some(out),
+            ItemSlot::Done(_) => match std::mem::replace(&mut *slot, ItemSlot::Gone) {
+                ItemSlot::Done(out) => Some(out),
                 _ => unreachable!("matched done under the lock"),
             },
-            Slot::Gone => unreachable!("the reader takes each item once"),
+            ItemSlot::Gone => unreachable!("the reader takes each item once"),
         }
     }
 }

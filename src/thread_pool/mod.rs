@@ -12,7 +12,7 @@ pub use self::scope::Scope;
 
 use self::batch::Batch;
 use self::shared::{Initializer, ThreadPoolConfig, ThreadPoolShared};
-use self::task::{Call, Job, WithToken};
+use self::task::{FnWithArg, Job, WithToken};
 use crate::backpressure::{Admit, Capacity, TrySubmitError, WhenFull};
 use crate::cancel::{CancelTarget, CancelToken, Cancelled};
 use crate::error::{InvalidArgument, SubmitError};
@@ -490,7 +490,7 @@ impl ThreadPoolExecutor {
         R: Send + 'static,
     {
         self.shared
-            .submit_body(Call { func: f, arg }, Admit::Try, None)
+            .submit_body(FnWithArg { func: f, arg }, Admit::Try, None)
             .map_err(|e| e.map_task(|call| (call.func, call.arg)))
     }
 

@@ -64,12 +64,12 @@ impl<T, F: FnOnce() -> T + Send + 'static> TaskBody<T> for F {
 }
 
 /// `f(arg)`, kept as its parts so a refused `try_submit` can hand both back.
-pub(crate) struct Call<F, A> {
+pub(crate) struct FnWithArg<F, A> {
     pub(crate) func: F,
     pub(crate) arg: A,
 }
 
-impl<T, A: Send + 'static, F: FnOnce(A) -> T + Send + 'static> TaskBody<T> for Call<F, A> {
+impl<T, A: Send + 'static, F: FnOnce(A) -> T + Send + 'static> TaskBody<T> for FnWithArg<F, A> {
     #[inline]
     fn call(self) -> Result<T, Cancelled> {
         Ok((self.func)(self.arg))
