@@ -240,6 +240,7 @@ mod map;
 mod map_unordered;
 #[cfg(feature = "mpi")]
 mod mpi_pool;
+mod os;
 mod panic;
 mod process_pool;
 mod remote;

@@ -33,25 +33,14 @@ pub(crate) fn serve_parent(value: &std::ffi::OsStr) -> ! {
 }
 
 /// A worker busy in a long task does not read its socket, so it would not notice its parent
-/// dying: ask the kernel to kill it then (Linux), and exit now if the parent is already gone.
+/// dying: the OS layer ends it then, and exits now if the parent is already gone.
 fn die_with_parent(value: &std::ffi::OsStr) {
-    #[cfg(target_os = "linux")]
-    {
-        let parent: Option<i32> = value
-            .to_str()
-            .and_then(|v| v.split_once(':'))
-            .and_then(|(_, pid)| pid.parse().ok());
-        // SAFETY: plain integer arguments; PR_SET_PDEATHSIG only sets a flag on this process.
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        }
-        // SAFETY: getppid has no preconditions.
-        if parent.is_some_and(|p| p != unsafe { libc::getppid() }) {
-            std::process::exit(0);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = value;
+    let parent = value
+        .to_str()
+        .and_then(|v| v.split_once(':'))
+        .and_then(|(_, pid)| pid.parse().ok())
+        .unwrap_or_else(std::os::unix::process::parent_id);
+    crate::os::die_with_parent(parent);
 }
 
 /// Takes the socket off stdin (so tasks that read stdin, or children they spawn, never see

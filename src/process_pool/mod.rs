@@ -49,7 +49,7 @@ const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
 /// Switching from threads is one line: both pools implement [`Executor`], return the same
 /// [`Future`], and mix in [`as_completed`](crate::as_completed) and [`wait`](crate::wait).
 ///
-/// - **Workers** are fresh processes of the running executable (`/proc/self/exe`), started
+/// - **Workers** are fresh processes of the running executable (`/proc/self/exe` on Linux), started
 ///   lazily up to `max_workers` and reused, never `fork`ed from this multi-threaded process.
 ///   They need no line in `main`: a constructor that runs before `main` in every executable
 ///   linking this crate turns a process the pool started into a worker, so `main`, a test
@@ -57,7 +57,7 @@ const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
 /// - **What crosses**: a plain `fn` (a function item, or a closure that captures nothing) and
 ///   its argument; argument and result travel as postcard (serde). A capturing closure does
 ///   not compile. Before resolving any function, each worker proves it runs the same
-///   executable image (GNU build id, or a hash of the file).
+///   executable image (ELF build id, Mach-O `LC_UUID`, or a hash of the file).
 /// - **Failures** stay with their task: a panic is that future's
 ///   [`FutureError::Panicked`], and the worker lives on; a worker that dies (abort, a signal,
 ///   `process::exit`, an outside `SIGKILL`) fails exactly the task it was running with
@@ -445,7 +445,11 @@ impl ProcessPoolBuilder {
                 retry: self.retry,
                 initializer,
                 image,
-                program: self.program.unwrap_or_else(image::executable_path),
+                program: match self.program {
+                    Some(program) => program,
+                    None => crate::os::executable_path()
+                        .map_err(|e| ProcessPoolError::Setup(e.to_string()))?,
+                },
                 name: name.clone(),
             },
             waker,

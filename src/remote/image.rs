@@ -261,8 +261,9 @@ fn in_anchor_object(addr: usize) -> bool {
 // Which executable image a process runs.
 // ---------------------------------------------------------------------------------------------
 
-/// The identity of the running executable: its GNU build id when the linker wrote one (it is
-/// derived from the contents), else a hash of the whole file; plus the file length.
+/// The identity of the running executable: the id the linker derived from its contents (an
+/// ELF GNU build id, a Mach-O `LC_UUID`) when it wrote one, else a hash of the whole file; plus
+/// the file length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ImageId(Vec<u8>);
 
@@ -271,7 +272,8 @@ impl ImageId {
     pub(crate) fn current() -> Result<&'static ImageId, String> {
         static ID: OnceLock<Result<ImageId, String>> = OnceLock::new();
         ID.get_or_init(|| {
-            Self::of_file(&executable_path())
+            crate::os::executable_path()
+                .and_then(|path| Self::of_file(&path))
                 .map_err(|e| format!("cannot read the running executable: {e}"))
         })
         .as_ref()
@@ -303,10 +305,11 @@ impl ImageId {
         let len = file.metadata()?.len();
         let mut id = b"len:".to_vec();
         id.extend_from_slice(&len.to_le_bytes());
-        match gnu_build_id(&mut file) {
-            Ok(Some(build_id)) => {
-                id.extend_from_slice(b"build-id:");
-                id.extend_from_slice(&build_id);
+        match crate::os::linker_identity(&mut file) {
+            Ok(Some((kind, linker_id))) => {
+                id.extend_from_slice(kind.as_bytes());
+                id.extend_from_slice(b":");
+                id.extend_from_slice(&linker_id);
             }
             _ => {
                 file.seek(SeekFrom::Start(0))?;
@@ -338,81 +341,6 @@ fn hex(bytes: &[u8]) -> String {
     tail.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The file to exec for a worker: the running image itself (`/proc/self/exe` survives the file
-/// being renamed or replaced on disk).
-pub(crate) fn executable_path() -> std::path::PathBuf {
-    if cfg!(target_os = "linux") {
-        "/proc/self/exe".into()
-    } else {
-        std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into())
-    }
-}
-
-/// The `NT_GNU_BUILD_ID` note of a 64-bit little-endian ELF file, read from its program
-/// headers with plain bounds-checked parsing.
-fn gnu_build_id(file: &mut File) -> io::Result<Option<Vec<u8>>> {
-    let mut header = [0u8; 64];
-    file.seek(SeekFrom::Start(0))?;
-    if file.read_exact(&mut header).is_err() {
-        return Ok(None);
-    }
-    // ELF magic, 64-bit, little-endian.
-    if header[..4] != *b"\x7fELF" || header[4] != 2 || header[5] != 1 {
-        return Ok(None);
-    }
-    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes([b[i], b[i + 1]]) as usize;
-    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let u64_at = |b: &[u8], i: usize| {
-        let mut a = [0; 8];
-        a.copy_from_slice(&b[i..i + 8]);
-        u64::from_le_bytes(a)
-    };
-    let phoff = u64_at(&header, 0x20);
-    let phentsize = u16_at(&header, 0x36);
-    let phnum = u16_at(&header, 0x38);
-    if phentsize < 56 || phnum > 512 {
-        return Ok(None);
-    }
-    let mut phdrs = vec![0u8; phentsize * phnum];
-    file.seek(SeekFrom::Start(phoff))?;
-    if file.read_exact(&mut phdrs).is_err() {
-        return Ok(None);
-    }
-    const PT_NOTE: u32 = 4;
-    const NT_GNU_BUILD_ID: u32 = 3;
-    for ph in phdrs.chunks_exact(phentsize) {
-        if u32_at(ph, 0) != PT_NOTE {
-            continue;
-        }
-        let (offset, size) = (u64_at(ph, 8), u64_at(ph, 32));
-        if size > 1 << 16 {
-            continue;
-        }
-        let mut notes = vec![0u8; size as usize];
-        file.seek(SeekFrom::Start(offset))?;
-        if file.read_exact(&mut notes).is_err() {
-            continue;
-        }
-        let mut i = 0;
-        while i + 12 <= notes.len() {
-            let namesz = u32_at(&notes, i) as usize;
-            let descsz = u32_at(&notes, i + 4) as usize;
-            let kind = u32_at(&notes, i + 8);
-            let name_at = i + 12;
-            let desc_at = name_at + namesz.div_ceil(4) * 4;
-            let next = desc_at + descsz.div_ceil(4) * 4;
-            if next > notes.len() {
-                break;
-            }
-            if kind == NT_GNU_BUILD_ID && notes[name_at..name_at + namesz].starts_with(b"GNU") {
-                return Ok(Some(notes[desc_at..desc_at + descsz].to_vec()));
-            }
-            i = next;
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,7 +348,7 @@ mod tests {
     #[test]
     fn the_running_image_has_a_stable_identity() {
         let a = ImageId::current().unwrap();
-        let b = ImageId::of_file(&executable_path()).unwrap();
+        let b = ImageId::of_file(&crate::os::executable_path().unwrap()).unwrap();
         assert_eq!(*a, b);
         assert!(ImageId::check(a.as_bytes()).is_ok());
         let err = ImageId::check(ImageId::bogus().as_bytes()).unwrap_err();
