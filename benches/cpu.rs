@@ -96,12 +96,14 @@ fn bench(c: &mut Criterion) {
     assert_eq!(par_iter(), reference);
     group.bench_function("rayon_par_iter", |b| b.iter(par_iter));
 
+    #[cfg(unix)]
     process_pool(&mut group, &workload, &reference);
     group.finish();
 }
 
 /// The same demo runner on worker processes: the jobs' inputs and digests cross the process
-/// boundary, the work itself is the same.
+/// boundary, the work itself is the same. The process pool exists on Unix.
+#[cfg(unix)]
 fn process_pool(group: &mut Group<'_>, workload: &Sha, reference: &[String]) {
     let pool = concurrent_futures::ProcessPoolExecutor::new(WORKERS).unwrap();
     let results = run(&pool, workload, |_| {}).unwrap();

@@ -93,18 +93,10 @@ use std::time::Duration;
 /// assert_eq!(token.check(), Err(Cancelled));
 /// assert_eq!(FutureError::from(Cancelled), FutureError::Cancelled);
 /// ```
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    thiserror::Error,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, thiserror::Error)]
+// A `Payload` (a task through the `Executor` trait may return `Result<T, Cancelled>`), where
+// the trait exists.
+#[cfg_attr(feature = "process-pool", derive(serde::Serialize, serde::Deserialize))]
 #[error("the task was cancelled")]
 pub struct Cancelled;
 

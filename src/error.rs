@@ -266,13 +266,16 @@ impl fmt::Display for WorkerExit {
     }
 }
 
-/// Why a [`ProcessPoolExecutor`](crate::ProcessPoolExecutor) could not be created.
+/// Why a [`ProcessPoolExecutor`](crate::ProcessPoolExecutor) could not be created (Unix, feature
+/// `process-pool`).
 ///
 /// ```
 /// use concurrent_futures::{ProcessPoolError, ProcessPoolExecutor};
 /// let err = ProcessPoolExecutor::new(0).unwrap_err();
 /// assert!(matches!(err, ProcessPoolError::InvalidArgument(_)));
 /// ```
+#[cfg(all(unix, feature = "process-pool"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "process-pool"))))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProcessPoolError {
@@ -303,7 +306,8 @@ pub enum ProcessPoolError {
 /// assert_eq!(err, MpiPoolError::NotLaunched);
 /// # }
 /// ```
-#[cfg(feature = "mpi")]
+#[cfg(all(unix, feature = "mpi"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "mpi"))))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum MpiPoolError {

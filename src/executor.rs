@@ -12,7 +12,8 @@ use serde::Serialize;
 /// A value any executor can carry: across threads, and across process or machine boundaries
 /// (serialized with serde). Implemented for every type that meets the bounds. `Sync` is not
 /// one of them: a value moves between threads, so `Send` is enough (reading it through
-/// [`Future::result`], which lends it to any thread, is what asks for `Sync`).
+/// [`Future::result`], which lends it to any thread, is what asks for `Sync`). Feature
+/// `process-pool` (default), on every platform.
 ///
 /// ```
 /// fn takes_payload<P: concurrent_futures::Payload>(_: P) {}
@@ -20,6 +21,7 @@ use serde::Serialize;
 /// takes_payload((1u32, vec![2.5f64]));
 /// takes_payload(std::cell::Cell::new(7u32)); // Send, not Sync
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "process-pool")))]
 pub trait Payload: Serialize + DeserializeOwned + Send + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
@@ -33,6 +35,9 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 /// they may cross a process boundary. Each pool also has inherent methods with looser bounds
 /// (the thread pool takes capturing closures and non-serde values); on a concrete pool those are
 /// the ones `pool.submit(..)` calls.
+///
+/// Feature `process-pool` (default), on every platform: on Windows, where there is no process
+/// pool yet, the thread pool implements it, so code written against the trait compiles there.
 ///
 /// ```
 /// use concurrent_futures::{Executor, ThreadPoolExecutor};
@@ -48,6 +53,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 /// let ex = ThreadPoolExecutor::new(4).unwrap();
 /// assert_eq!(sum_of_squares(&ex, 10), 285);
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "process-pool")))]
 pub trait Executor {
     /// Schedules `f(arg)` and returns its future (Python's `submit(fn, arg)`).
     ///

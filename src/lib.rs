@@ -82,6 +82,7 @@
 //! [`as_completed`] and [`wait`].
 //!
 //! ```
+//! # #[cfg(all(unix, feature = "process-pool"))] {
 //! use concurrent_futures::{Executor, ProcessPoolExecutor, ThreadPoolExecutor};
 //!
 //! fn square(n: u64) -> u64 {
@@ -95,6 +96,7 @@
 //! let threads = ThreadPoolExecutor::new(2).unwrap();
 //! let processes = ProcessPoolExecutor::new(2).unwrap(); // the one line that changes
 //! assert_eq!(sum_of_squares(&threads), sum_of_squares(&processes));
+//! # }
 //! ```
 //!
 //! Through the trait the function is a plain `fn` (no captures: a capturing closure does not
@@ -129,6 +131,25 @@
 //! error naming the rank and its host, and rank 0 aborts the job when `main` ends. Every error
 //! that names a rank names its host. The README's "Across machines" section has the commands,
 //! the failure messages and the figures.
+//!
+//! # Cargo features and platforms
+//!
+//! | | Linux, macOS, FreeBSD (Unix) | Windows and other non-Unix targets |
+//! |---|---|---|
+//! | [`Future`], [`ThreadPoolExecutor`], `map`, `map_unordered`, [`as_completed`], [`wait`], `.await`, `scope` | always | always |
+//! | [`Executor`], [`Payload`] | feature `process-pool` (default) | feature `process-pool` (default) |
+//! | [`ProcessPoolExecutor`] and the entry hook | feature `process-pool` (default) | absent: no Windows transport yet |
+//! | `MpiPoolExecutor` | feature `mpi` (implies `process-pool`) | absent |
+//!
+//! - **`process-pool`** (default) brings the [`Executor`] trait with its serde bound
+//!   [`Payload`], and on Unix the process pool with the entry hook that runs before `main`.
+//!   With `default-features = false` the crate is the futures and the thread pool only: no
+//!   code runs before `main`, and `ctor`, `libc`, `mio`, `postcard` and `serde` are not
+//!   dependencies. On Windows the feature builds the trait (implemented by the thread pool)
+//!   without the process pool, so code written against [`Executor`] compiles everywhere.
+//! - **`mpi`** adds `MpiPoolExecutor` on Unix. docs.rs cannot build it (it needs a system MPI
+//!   library), so its API reference is not there: `cargo doc --features mpi --open` builds it
+//!   locally, and the section above describes it.
 //!
 //! # Beyond Python: `.await`, scoped tasks, `map_unordered`
 //!
@@ -226,23 +247,35 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Without the process pool the crate docs still mention it (and the trait); those names render
+// as plain text instead of links.
+#![cfg_attr(
+    not(all(unix, feature = "process-pool")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 mod as_completed;
 mod backpressure;
 mod cancel;
+#[cfg(all(unix, feature = "process-pool"))]
 mod entry;
 mod error;
+#[cfg(feature = "process-pool")]
 mod executor;
 mod future;
 mod future_set;
 mod identity;
 mod map;
 mod map_unordered;
-#[cfg(feature = "mpi")]
+#[cfg(all(unix, feature = "mpi"))]
 mod mpi_pool;
+#[cfg(all(unix, feature = "process-pool"))]
 mod os;
 mod panic;
+#[cfg(all(unix, feature = "process-pool"))]
 mod process_pool;
+#[cfg(all(unix, feature = "process-pool"))]
 mod remote;
 mod retry;
 mod sync;
@@ -254,19 +287,23 @@ mod wait;
 pub use crate::as_completed::{as_completed, AsCompleted};
 pub use crate::backpressure::{TrySubmitError, WhenFull};
 pub use crate::cancel::{CancelToken, Cancellation, Cancelled};
-#[cfg(feature = "mpi")]
+#[cfg(all(unix, feature = "mpi"))]
 pub use crate::error::MpiPoolError;
+#[cfg(all(unix, feature = "process-pool"))]
+pub use crate::error::ProcessPoolError;
 pub use crate::error::{
-    BrokenExecutor, FutureError, InvalidArgument, InvalidStateError, PanicLocation,
-    ProcessPoolError, SubmitError, TimeoutError, WorkerExit,
+    BrokenExecutor, FutureError, InvalidArgument, InvalidStateError, PanicLocation, SubmitError,
+    TimeoutError, WorkerExit,
 };
+#[cfg(feature = "process-pool")]
 pub use crate::executor::{Executor, Payload};
 pub use crate::future::{Await, AwaitRef, Future, FutureState};
 pub use crate::future_set::FutureSet;
 pub use crate::map::{Map, MapOptions};
 pub use crate::map_unordered::MapUnordered;
-#[cfg(feature = "mpi")]
+#[cfg(all(unix, feature = "mpi"))]
 pub use crate::mpi_pool::{MpiPoolBuilder, MpiPoolExecutor};
+#[cfg(all(unix, feature = "process-pool"))]
 pub use crate::process_pool::{ProcessPoolBuilder, ProcessPoolExecutor};
 pub use crate::retry::RetryPolicy;
 pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};

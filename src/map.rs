@@ -287,6 +287,7 @@ impl ValidMapOptions {
 
     /// For a `map` that sends `chunksize` items per task but yields item by item: the buffer
     /// counts tasks, so it holds `buffersize × chunksize` items.
+    #[cfg(all(unix, feature = "process-pool"))]
     pub(crate) fn per_item_buffer(self) -> ValidMapOptions {
         let mut options = self.0;
         if let Some(b) = options.buffersize {

@@ -1,5 +1,8 @@
 //! The CPU-bound demos (`arcfour_futures`, `sha_futures`, `primes`): their jobs against known
 //! answers, and every executor's results against the sequential run, on small sizes.
+//!
+//! The demos are written against the `Executor` trait (feature `process-pool`).
+#![cfg(feature = "process-pool")]
 
 #[path = "../examples/support/cpu_demo.rs"]
 mod cpu_demo;
@@ -255,6 +258,7 @@ fn primes_demo_on_thread_pools_matches_the_sequential_run() {
 }
 
 #[test]
+#[cfg(unix)]
 fn process_executor_matches_the_sequential_run() {
     let workload = small_sha();
     let (_, reference) = run_sequential(&workload);
@@ -275,9 +279,12 @@ fn sweep_fills_one_row_per_worker_count_and_checks_every_run() {
         assert_eq!(*kind, Kind::Thread);
         assert_eq!((median.len(), best.len()), (2, 2));
         assert!(best.iter().zip(median).all(|(b, m)| b <= m));
-        let (kind, Column { median, best }) = &columns[1];
-        assert_eq!(*kind, Kind::Process);
-        assert_eq!((median.len(), best.len()), (2, 2));
+        #[cfg(unix)]
+        {
+            let (kind, Column { median, best }) = &columns[1];
+            assert_eq!(*kind, Kind::Process);
+            assert_eq!((median.len(), best.len()), (2, 2));
+        }
     }
     let text = table.to_string();
     assert!(text.contains("Warm pool"), "{text}");
@@ -289,6 +296,7 @@ fn sweep_fills_one_row_per_worker_count_and_checks_every_run() {
     assert!(text.contains("|       1 |"), "{text}");
     assert!(text.contains("|       2 |"), "{text}");
     assert!(text.contains("1.00x"), "{text}");
+    #[cfg(unix)]
     assert!(
         text.contains("| process median | factor | process best | factor |"),
         "{text}"

@@ -19,7 +19,10 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use common::TempDir;
-use concurrent_futures::{as_completed, Executor, ProcessPoolExecutor, ThreadPoolExecutor};
+#[cfg(all(unix, feature = "process-pool"))]
+use concurrent_futures::ProcessPoolExecutor;
+#[cfg(feature = "process-pool")]
+use concurrent_futures::{as_completed, Executor, ThreadPoolExecutor};
 use flag_server::{DelaySpec, Role, ServerConfig, ServerHandle, COUNTRY_CODES};
 use flags2_common::{
     final_report, initial_report, parse_args, run, Counts, Flags2Error, Job, Options, Script,
@@ -639,6 +642,7 @@ fn country_codes_are_two_ascii_letters() {
 /// The only test that sets the process-wide client of `flags`, `flags_threadpool` and
 /// `flags_threadpool_ac`.
 #[test]
+#[cfg(feature = "process-pool")]
 fn the_book_download_one_returns_its_code_or_fails_its_future() {
     let server = only(Role::Local, ServerConfig::default());
     let dir = TempDir::new("global");
@@ -689,6 +693,7 @@ fn the_book_download_one_returns_its_code_or_fails_its_future() {
 /// flags_processpool: the same `download_one` in worker processes, which learn the server and
 /// the directory from the pool's initializer (they never run `main`).
 #[test]
+#[cfg(all(unix, feature = "process-pool"))]
 fn the_book_download_one_runs_in_worker_processes() {
     let server = only(Role::Local, ServerConfig::default());
     let dir = TempDir::new("processpool");

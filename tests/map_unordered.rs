@@ -5,7 +5,9 @@
 mod common;
 
 use common::{gate, open, watchdog, BlockedPool, HANG};
-use concurrent_futures::{Executor, FutureError, MapOptions, SubmitError, ThreadPoolExecutor};
+#[cfg(feature = "process-pool")]
+use concurrent_futures::Executor;
+use concurrent_futures::{FutureError, MapOptions, SubmitError, ThreadPoolExecutor};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,14 +146,17 @@ fn invalid_options_are_rejected() {
     assert!(pool
         .map_unordered_with(|n: u8| n, [1], zero.clone())
         .is_err());
+    #[cfg(feature = "process-pool")]
     assert!(Executor::map_unordered_with(&pool, double, [1], zero).is_err());
 }
 
+#[cfg(feature = "process-pool")]
 fn double(n: u8) -> u8 {
     n * 2
 }
 
 /// Written against the trait only, as a process pool would be used.
+#[cfg(feature = "process-pool")]
 fn sum_unordered<E: Executor + Sync>(ex: &E, n: u64) -> u64 {
     fn cube(n: u64) -> u64 {
         n * n * n
@@ -160,6 +165,7 @@ fn sum_unordered<E: Executor + Sync>(ex: &E, n: u64) -> u64 {
 }
 
 #[test]
+#[cfg(feature = "process-pool")]
 fn the_trait_version_works_for_any_executor() {
     let pool = ThreadPoolExecutor::new(2).unwrap();
     assert_eq!(sum_unordered(&pool, 10), 2025);

@@ -7,6 +7,9 @@
 //!
 //! Skipped, with reasons: L1 (Windows cap), L11 (`mp_context`), L17 (Python internals),
 //! M6/M9/M12 (`SystemExit` is a Python exception; a Rust panic is M7), E4 (Python GC).
+//!
+//! The process pool exists on Unix with feature `process-pool` (default).
+#![cfg(all(unix, feature = "process-pool"))]
 
 mod common;
 

@@ -7,9 +7,9 @@
 mod common;
 use common::{eventually, gate, open, stress_iterations, LONG};
 
-use concurrent_futures::{
-    Executor, Future, FutureError, FutureState, MapOptions, SubmitError, ThreadPoolExecutor,
-};
+#[cfg(feature = "process-pool")]
+use concurrent_futures::Executor;
+use concurrent_futures::{Future, FutureError, FutureState, SubmitError, ThreadPoolExecutor};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -357,6 +357,7 @@ fn initializer_runs_in_every_worker_before_its_tasks() {
 }
 
 #[test]
+#[cfg(feature = "process-pool")]
 fn start_workers_starts_every_thread_and_runs_each_initializer_once() {
     // No CPython counterpart (Python starts threads on demand); the Executor trait's method.
     let calls = Arc::new(AtomicUsize::new(0));
@@ -524,68 +525,75 @@ fn a_broken_pool_keeps_no_worker_thread_and_shuts_down() {
 // ---------------------------------------------------------------------------------------------
 // The Executor trait on the thread pool
 
-fn square(n: u64) -> u64 {
-    n * n
-}
+/// The trait exists with feature `process-pool` (default), on every platform.
+#[cfg(feature = "process-pool")]
+mod executor_trait {
+    use super::*;
+    use concurrent_futures::MapOptions;
 
-fn halve_even(n: u64) -> Result<u64, String> {
-    if n % 2 == 0 {
-        Ok(n / 2)
-    } else {
-        Err(format!("{n} is odd"))
+    fn square(n: u64) -> u64 {
+        n * n
     }
-}
 
-fn explode(n: u64) -> u64 {
-    if n == 2 {
-        panic!("two");
+    fn halve_even(n: u64) -> Result<u64, String> {
+        if n % 2 == 0 {
+            Ok(n / 2)
+        } else {
+            Err(format!("{n} is odd"))
+        }
     }
-    n
-}
 
-/// Written once against the trait, as the book's `download_many(ex: &impl Executor)`.
-fn generic_workload(ex: &impl Executor) {
-    let f = ex.submit(square, 12).unwrap();
-    assert_eq!(f.result(None), Ok(&144));
-    let f = ex.submit(halve_even, 3).unwrap();
-    assert_eq!(f.result(None), Ok(&Err("3 is odd".to_owned())));
+    fn explode(n: u64) -> u64 {
+        if n == 2 {
+            panic!("two");
+        }
+        n
+    }
 
-    let squares: Vec<u64> = ex.map(square, 0..5).map(Result::unwrap).collect();
-    assert_eq!(squares, [0, 1, 4, 9, 16]);
-    let got: Vec<_> = ex.map(explode, 0..4).collect();
-    assert_eq!(got[..2], [Ok(0), Ok(1)]);
-    assert_eq!(got[2].as_ref().unwrap_err().panic_message(), Some("two"));
-    assert_eq!(got[3], Ok(3));
+    /// Written once against the trait, as the book's `download_many(ex: &impl Executor)`.
+    fn generic_workload(ex: &impl Executor) {
+        let f = ex.submit(square, 12).unwrap();
+        assert_eq!(f.result(None), Ok(&144));
+        let f = ex.submit(halve_even, 3).unwrap();
+        assert_eq!(f.result(None), Ok(&Err("3 is odd".to_owned())));
 
-    let lazy: Vec<u64> = ex
-        .map_with(
-            square,
-            1..,
-            MapOptions::new().buffersize(2).timeout(LONG).chunksize(4),
-        )
-        .unwrap()
-        .take(3)
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(lazy, [1, 4, 9]);
-    assert!(ex
-        .map_with(square, 0..1, MapOptions::new().buffersize(0))
-        .is_err());
-    assert!(ex
-        .map_with(square, 0..1, MapOptions::new().chunksize(0))
-        .is_err());
+        let squares: Vec<u64> = ex.map(square, 0..5).map(Result::unwrap).collect();
+        assert_eq!(squares, [0, 1, 4, 9, 16]);
+        let got: Vec<_> = ex.map(explode, 0..4).collect();
+        assert_eq!(got[..2], [Ok(0), Ok(1)]);
+        assert_eq!(got[2].as_ref().unwrap_err().panic_message(), Some("two"));
+        assert_eq!(got[3], Ok(3));
 
-    ex.shutdown(true, false);
-    ex.shutdown(true, false);
-    assert_eq!(ex.submit(square, 1).map(|_| ()), Err(SubmitError::Shutdown));
-}
+        let lazy: Vec<u64> = ex
+            .map_with(
+                square,
+                1..,
+                MapOptions::new().buffersize(2).timeout(LONG).chunksize(4),
+            )
+            .unwrap()
+            .take(3)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(lazy, [1, 4, 9]);
+        assert!(ex
+            .map_with(square, 0..1, MapOptions::new().buffersize(0))
+            .is_err());
+        assert!(ex
+            .map_with(square, 0..1, MapOptions::new().chunksize(0))
+            .is_err());
 
-#[test]
-fn generic_code_over_the_executor_trait_runs_on_the_thread_pool() {
-    // CPython E1, E5, F1, F3, F15, I1 through the `Executor` trait
-    let ex = ThreadPoolExecutor::new(3).unwrap();
-    generic_workload(&ex);
-    assert_eq!(ex.num_threads(), 0);
+        ex.shutdown(true, false);
+        ex.shutdown(true, false);
+        assert_eq!(ex.submit(square, 1).map(|_| ()), Err(SubmitError::Shutdown));
+    }
+
+    #[test]
+    fn generic_code_over_the_executor_trait_runs_on_the_thread_pool() {
+        // CPython E1, E5, F1, F3, F15, I1 through the `Executor` trait
+        let ex = ThreadPoolExecutor::new(3).unwrap();
+        generic_workload(&ex);
+        assert_eq!(ex.num_threads(), 0);
+    }
 }
 
 #[test]

@@ -610,11 +610,12 @@ pub fn run_sequential<W: Workload>(workload: &W) -> (Duration, Vec<W::Output>) {
 pub enum Kind {
     /// The thread pool (ThreadPoolExecutor).
     Thread,
-    /// The process pool (ProcessPoolExecutor).
+    /// The process pool (ProcessPoolExecutor; Unix).
+    #[cfg(unix)]
     Process,
     /// The other ranks of an MPI job (MpiPoolExecutor; feature `mpi`, run under `mpirun -n N`,
     /// which sets the worker count: N - 1).
-    #[cfg(feature = "mpi")]
+    #[cfg(all(unix, feature = "mpi"))]
     Mpi,
 }
 
@@ -622,8 +623,9 @@ impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Thread => "thread",
+            #[cfg(unix)]
             Self::Process => "process",
-            #[cfg(feature = "mpi")]
+            #[cfg(all(unix, feature = "mpi"))]
             Self::Mpi => "mpi",
         })
     }
@@ -702,6 +704,7 @@ pub fn timed_run<W: Workload>(
             workload,
             on_result,
         ),
+        #[cfg(unix)]
         Kind::Process => run_pool(
             || cf::ProcessPoolExecutor::new(workers),
             workers,
@@ -709,7 +712,7 @@ pub fn timed_run<W: Workload>(
             workload,
             on_result,
         ),
-        #[cfg(feature = "mpi")]
+        #[cfg(all(unix, feature = "mpi"))]
         Kind::Mpi => run_pool(
             cf::MpiPoolExecutor::new,
             workers,
@@ -814,7 +817,11 @@ pub struct Sweep {
 }
 
 /// The executors of the table, in column order.
+#[cfg(unix)]
 pub const SWEEP_KINDS: [Kind; 2] = [Kind::Thread, Kind::Process];
+/// The executors of the table: no process pool off Unix.
+#[cfg(not(unix))]
+pub const SWEEP_KINDS: [Kind; 1] = [Kind::Thread];
 
 /// Runs `workload` sequentially and on every executor with 1..=`max_workers` workers, `runs`
 /// times each, and checks every run's results against the sequential run.

@@ -678,6 +678,7 @@ pub enum FlagsError {
     #[error(transparent)]
     Pool(#[from] InvalidArgument),
     /// The process pool could not be built.
+    #[cfg(all(unix, feature = "process-pool"))]
     #[error(transparent)]
     ProcessPool(#[from] concurrent_futures::ProcessPoolError),
     /// `as_completed` gave up waiting (it never does without a timeout).

@@ -12,7 +12,7 @@ use crate::cancel::CancelTarget;
 use crate::error::{FutureError, InvalidStateError};
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What sits behind a handle: a bare core (a promise made with [`Future::new`]) or an executor's
@@ -545,16 +545,18 @@ impl<T> Future<T> {
 /// manager holds one per task). Not a counted handle: the caller's last [`Future`] can take the
 /// value with `into_result` or `.await` as soon as it is set, as with the thread pool, whose
 /// tasks hold the core itself.
+#[cfg(all(unix, feature = "process-pool"))]
 pub(crate) struct Promise<T> {
     cell: Arc<dyn FutureCell<T>>,
 }
 
+#[cfg(all(unix, feature = "process-pool"))]
 impl<T: Send + 'static> Promise<T> {
     /// A pending future and its promise, and the future as a token's cancel target: a cancel
     /// while it is pending cancels and acknowledges it, so the transport drops it unsent.
-    pub(crate) fn with_target() -> (Self, Future<T>, Weak<dyn CancelTarget>) {
+    pub(crate) fn with_target() -> (Self, Future<T>, std::sync::Weak<dyn CancelTarget>) {
         let core = Arc::new(Core::new());
-        let target = Arc::downgrade(&core) as Weak<dyn CancelTarget>;
+        let target = Arc::downgrade(&core) as std::sync::Weak<dyn CancelTarget>;
         let cell: Arc<dyn FutureCell<T>> = core;
         let future = Future::from_cell(Arc::clone(&cell));
         (Promise { cell }, future, target)

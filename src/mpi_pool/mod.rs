@@ -41,7 +41,7 @@ use std::time::Duration;
 const TAG: mpi::Tag = 0x4346;
 
 /// A pool whose workers are the other ranks of an MPI job (mpi4py's `MPIPoolExecutor`, in the
-/// `python -m mpi4py.futures` launch mode). Feature `mpi`.
+/// `python -m mpi4py.futures` launch mode). Unix, feature `mpi`.
 ///
 /// Launch the program with `mpirun -n N ./app` (N >= 2). Rank 0 runs `main`, where this
 /// executor sends tasks to ranks 1..N-1; those ranks never run `main`: the crate's entry hook,
@@ -97,11 +97,12 @@ const TAG: mpi::Tag = 0x4346;
 /// let primes: Vec<bool> = pool.map(is_prime, [2, 9, 97]).map(Result::unwrap).collect();
 /// assert_eq!(primes, [true, false, true]);
 /// ```
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "mpi"))))]
 pub struct MpiPoolExecutor {
     shared: Arc<MpiSession>,
 }
 
-/// Configures an [`MpiPoolExecutor`] (Python's `initializer`/`initargs`). Feature `mpi`.
+/// Configures an [`MpiPoolExecutor`] (Python's `initializer`/`initargs`). Unix, feature `mpi`.
 ///
 /// ```no_run
 /// use concurrent_futures::MpiPoolExecutor;
@@ -109,6 +110,7 @@ pub struct MpiPoolExecutor {
 /// let pool = MpiPoolExecutor::builder().initializer(setup, 3).build().unwrap();
 /// # drop(pool);
 /// ```
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "mpi"))))]
 #[must_use]
 #[derive(Default)]
 pub struct MpiPoolBuilder {

@@ -49,8 +49,9 @@ const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
 /// Switching from threads is one line: both pools implement [`Executor`], return the same
 /// [`Future`], and mix in [`as_completed`](crate::as_completed) and [`wait`](crate::wait).
 ///
-/// - **Workers** are fresh processes of the running executable (`/proc/self/exe` on Linux), started
-///   lazily up to `max_workers` and reused, never `fork`ed from this multi-threaded process.
+/// - **Workers** are fresh processes of the running executable (`/proc/self/exe` on Linux),
+///   started lazily up to `max_workers` and reused, never `fork`ed from this multi-threaded
+///   process.
 ///   They need no line in `main`: a constructor that runs before `main` in every executable
 ///   linking this crate turns a process the pool started into a worker, so `main`, a test
 ///   harness or a bench harness never runs there. Their stdout and stderr are this process's.
@@ -82,6 +83,9 @@ const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
 /// Dropping the pool is `shutdown(wait = true)`; it leaves no process behind. In async code
 /// that wait stalls the runtime's thread: drop the pool inside `tokio::task::spawn_blocking`.
 ///
+/// Available on Unix (Linux, macOS, FreeBSD) with the default feature `process-pool`. Windows
+/// has no process pool yet: there the [`Executor`] trait and the thread pool are the API.
+///
 /// ```
 /// use concurrent_futures::{Executor, ProcessPoolExecutor};
 ///
@@ -93,12 +97,13 @@ const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(1);
 /// let primes: Vec<bool> = pool.map(is_prime, [2, 9, 97]).map(Result::unwrap).collect();
 /// assert_eq!(primes, [true, false, true]);
 /// ```
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "process-pool"))))]
 pub struct ProcessPoolExecutor {
     shared: Arc<ProcessPoolShared>,
 }
 
 /// Configures a [`ProcessPoolExecutor`] (Python's constructor arguments, plus a per-task time
-/// limit and the strict crash mode).
+/// limit and the strict crash mode). Unix, feature `process-pool`.
 ///
 /// ```
 /// use concurrent_futures::ProcessPoolExecutor;
@@ -111,6 +116,7 @@ pub struct ProcessPoolExecutor {
 ///     .unwrap();
 /// assert_eq!(pool.max_workers(), 2);
 /// ```
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "process-pool"))))]
 #[must_use]
 #[derive(Default)]
 pub struct ProcessPoolBuilder {

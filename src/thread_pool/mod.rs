@@ -16,6 +16,7 @@ use self::task::{FnWithArg, Job, WithToken};
 use crate::backpressure::{Admit, Capacity, TrySubmitError, WhenFull};
 use crate::cancel::{CancelTarget, CancelToken, Cancelled};
 use crate::error::{InvalidArgument, SubmitError};
+#[cfg(feature = "process-pool")]
 use crate::executor::{Executor, Payload};
 use crate::future::waiter::deadline_after;
 use crate::future::Future;
@@ -858,6 +859,7 @@ impl fmt::Debug for ThreadPoolExecutor {
     }
 }
 
+#[cfg(feature = "process-pool")]
 impl Executor for ThreadPoolExecutor {
     fn submit<A: Payload, R: Payload>(
         &self,
