@@ -725,6 +725,10 @@ async fn fetch_raw(addr: SocketAddr, cc: &str) -> io::Result<(u16, usize, Durati
     Ok((status, answer.len() - head_end - 4, started.elapsed()))
 }
 
+/// Not run under Wine (`.ci/run`'s Windows lane skips it by name): Wine's socket emulation
+/// makes every socket call a round trip to its server process, so concurrent connections are
+/// served ever more slowly (100 in 1.7 s, 300 in 5.4 s, 500 in 17.6 s) and the thousand time out.
+/// It is the example server's test, not the pools'; on real Windows it runs.
 #[test]
 fn a_thousand_concurrent_delayed_requests_are_all_answered() {
     const REQUESTS: usize = 1000;

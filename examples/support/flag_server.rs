@@ -396,6 +396,10 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     } else {
         TcpSocket::new_v6()?
     };
+    // On Unix, so that a restarted server can take its port while old connections linger in
+    // TIME_WAIT. Not on Windows, where SO_REUSEADDR lets a second socket bind a port that a
+    // listening socket holds, so a taken port would not be reported.
+    #[cfg(unix)]
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     // A deep queue so that bursts of a thousand connections are not refused.
