@@ -309,7 +309,8 @@ pub use crate::retry::RetryPolicy;
 pub use crate::thread_pool::{Scope, ThreadPoolBuilder, ThreadPoolExecutor};
 pub use crate::wait::{wait, DoneAndNotDone, ReturnWhen};
 
-/// The README's Rust snippets, compiled and run as doctests.
+/// The README's Rust snippets, compiled and run as doctests. The README shows the default
+/// build on Unix, process pool included.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, unix, feature = "process-pool"))]
 pub struct ReadmeDoctests;
