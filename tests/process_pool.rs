@@ -1181,3 +1181,93 @@ fn as_completed_and_wait_take_thread_and_process_futures_mixed() {
         assert_eq!(first_error.done.len(), 1);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// The parent's death
+// ---------------------------------------------------------------------------------------------
+
+/// Set in the environment of the parent process `a_busy_worker_dies_with_its_parent` starts.
+const PARENT_ROLE: &str = "CF_TEST_PARENT_OF_A_BUSY_WORKER";
+
+/// Announces on stdout (the worker's stdout is its parent's) that this worker is inside a task,
+/// then never returns: the worker does not read its socket again.
+fn busy_forever(_: ()) -> u32 {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    writeln!(out, "busy {}", std::process::id()).unwrap();
+    out.flush().unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The parent of `a_busy_worker_dies_with_its_parent`, run in a process of its own: one worker,
+/// busy for ever. Ignored, so that it runs only where that test asks for it by name.
+#[test]
+#[ignore = "helper: the process a_busy_worker_dies_with_its_parent starts and kills"]
+fn parent_of_a_busy_worker() {
+    assert!(
+        std::env::var_os(PARENT_ROLE).is_some(),
+        "run by a_busy_worker_dies_with_its_parent"
+    );
+    let pool = pool(1);
+    let _busy = pool.submit(busy_forever, ()).unwrap();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// A worker that is running a task does not read its socket, so it cannot see its parent die;
+/// the OS layer (`src/os/`) ends it anyway: here the parent is SIGKILLed while its worker is
+/// inside a task that never returns, and the worker must be gone (not a zombie) within `LONG`.
+#[test]
+fn a_busy_worker_dies_with_its_parent() {
+    use std::io::BufRead;
+    let _dog = watchdog(HANG, "a_busy_worker_dies_with_its_parent");
+    let mut parent = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "parent_of_a_busy_worker",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(PARENT_ROLE, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(parent.stdout.take().unwrap()).lines();
+    let worker: u32 = loop {
+        let line = lines
+            .next()
+            .expect("the parent printed no worker pid")
+            .unwrap();
+        if let Some(pid) = line.strip_prefix("busy ") {
+            break pid.parse().unwrap();
+        }
+    };
+    assert!(alive(worker), "worker {worker} is not running its task");
+    // SAFETY: sends a signal to the child this test started, by its pid.
+    unsafe { libc::kill(parent.id() as i32, libc::SIGKILL) };
+    parent.wait().unwrap();
+    let deadline = Instant::now() + LONG;
+    while alive(worker) {
+        assert!(
+            Instant::now() < deadline,
+            "worker {worker} outlived its parent by {LONG:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// Whether `pid` is a live process: it exists and is not a zombie (a reparented worker is
+/// reaped by whoever adopts it, which in a container may never happen).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may contain spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
