@@ -9,6 +9,9 @@
 //! rounds: each scenario runs enough rounds that one firing 30% of the time fails it with more
 //! than 99% probability (0.7^13 < 0.01), times `CF_TEST_STRESS`. The rng seed of each round is
 //! in its failure message.
+//!
+//! The process pool exists on Unix with feature `process-pool` (default).
+#![cfg(all(unix, feature = "process-pool"))]
 
 mod common;
 

@@ -4,6 +4,9 @@
 //! every task sent has a deadline; a peer's frame header costs no memory it did not send.
 //!
 //! Cross-process synchronization uses FIFOs, never sleeps.
+//!
+//! The process pool exists on Unix with feature `process-pool` (default).
+#![cfg(all(unix, feature = "process-pool"))]
 
 mod common;
 

@@ -6,9 +6,10 @@
 mod common;
 use common::LONG;
 
+#[cfg(feature = "process-pool")]
+use concurrent_futures::Executor;
 use concurrent_futures::{
-    as_completed, wait, Await, Executor, Future, FutureError, MapOptions, ReturnWhen,
-    ThreadPoolExecutor,
+    as_completed, wait, Await, Future, FutureError, MapOptions, ReturnWhen, ThreadPoolExecutor,
 };
 use std::cell::Cell;
 use std::error::Error;
@@ -126,6 +127,7 @@ fn map_and_map_unordered_yield_send_only_values() {
 
 /// A `Cell` is a serde `Payload` without being `Sync`: the `Executor` trait takes it.
 #[test]
+#[cfg(feature = "process-pool")]
 fn the_executor_trait_carries_send_only_payloads() {
     fn total(ex: &(impl Executor + Sync)) -> u32 {
         let one = ex.submit(cell_of, 5).unwrap().into_result().unwrap().get();

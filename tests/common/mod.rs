@@ -4,7 +4,8 @@
 //! Each test binary uses only part of this module.
 #![allow(dead_code)]
 
-#[cfg(unix)]
+/// For the process pool's tests (it uses libc, a dependency of feature `process-pool`).
+#[cfg(all(unix, feature = "process-pool"))]
 pub mod fifo;
 
 use concurrent_futures::{Future, FutureError, ThreadPoolExecutor};
