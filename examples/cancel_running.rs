@@ -19,9 +19,9 @@
 //! Each is started, left running for a while, then cancelled; the time from `cancel()` to the
 //! future being cancelled (seen by a thread blocked in `result()`) is printed, over many runs.
 
-use concurrent_futures::{
-    CancelToken, Cancelled, FutureError, ProcessPoolExecutor, ThreadPoolExecutor,
-};
+#[cfg(all(unix, feature = "process-pool"))]
+use concurrent_futures::ProcessPoolExecutor;
+use concurrent_futures::{CancelToken, Cancelled, FutureError, ThreadPoolExecutor};
 use std::time::{Duration, Instant};
 
 /// Long CPU work in ~50 µs steps, checking the token between steps. Runs for an hour unless
@@ -122,9 +122,16 @@ fn main() {
         .collect();
     summary("poll_slowly", slept);
 
-    // The same on worker processes: the cancel crosses to the worker, where the task's
-    // `CancelToken::current()` turns cancelled. A task that ignores its token is killed with
-    // its worker after the grace period, and still ends as cancelled.
+    // The process pool exists on Unix with feature `process-pool` (default).
+    #[cfg(all(unix, feature = "process-pool"))]
+    on_processes();
+}
+
+/// The same on worker processes: the cancel crosses to the worker, where the task's
+/// `CancelToken::current()` turns cancelled. A task that ignores its token is killed with its
+/// worker after the grace period, and still ends as cancelled.
+#[cfg(all(unix, feature = "process-pool"))]
+fn on_processes() {
     let processes = ProcessPoolExecutor::builder()
         .max_workers(2)
         .cancel_grace(Duration::from_millis(300))
@@ -150,6 +157,7 @@ fn main() {
 
 /// Never looks at its token: on a process pool, only the kill after the grace period stops
 /// it.
+#[cfg(all(unix, feature = "process-pool"))]
 fn ignores_its_token(_: ()) -> Result<u32, Cancelled> {
     loop {
         std::thread::park();
@@ -158,6 +166,7 @@ fn ignores_its_token(_: ()) -> Result<u32, Cancelled> {
 
 /// `cancel_after` on the process pool: a plain `fn` under a fresh token, cancelled 2 ms after
 /// it started.
+#[cfg(all(unix, feature = "process-pool"))]
 fn cancel_remote<A, R>(
     pool: &ProcessPoolExecutor,
     task: fn(A) -> Result<R, Cancelled>,

@@ -8,13 +8,18 @@
 //! Each task runs in a worker process, so a segfault kills only that worker: the pool starts a
 //! new one, and with a `RetryPolicy` the task runs again there. Without a policy the same crash
 //! fails the task at once (`WorkerDied`), and no task ever runs twice.
+//!
+//! The process pool exists on Unix; elsewhere this example says so and exits with status 2.
 
+#[cfg(unix)]
 use concurrent_futures::{as_completed, FutureError, ProcessPoolExecutor, RetryPolicy};
+#[cfg(unix)]
 use std::time::Instant;
 
 /// Stands in for a call into a native library with a crash bug: it segfaults on some inputs in
 /// some processes (here: one in three, decided by the input and the worker's pid, so a retry on
 /// a new worker usually gets through), and always on input 13.
+#[cfg(unix)]
 fn flaky_native_parse(input: u64) -> u64 {
     let unlucky = (u64::from(std::process::id()) ^ input.wrapping_mul(0x9E37_79B9)) % 3 == 0;
     if input == 13 || unlucky {
@@ -27,6 +32,13 @@ fn flaky_native_parse(input: u64) -> u64 {
     input * input
 }
 
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("retry_crashing needs ProcessPoolExecutor, which exists on Unix only");
+    std::process::exit(2);
+}
+
+#[cfg(unix)]
 fn main() {
     let pool = ProcessPoolExecutor::builder()
         .max_workers(4)

@@ -6,11 +6,11 @@
 //! not returned while the queue is provably full.
 
 mod common;
-use common::{started_then_wait, stress_iterations, watchdog, within, Fifo, Gate, HANG, LONG};
+use common::{stress_iterations, watchdog, within, Gate, HANG, LONG};
 
-use concurrent_futures::{
-    Executor, FutureError, ProcessPoolExecutor, SubmitError, ThreadPoolExecutor, WhenFull,
-};
+#[cfg(feature = "process-pool")]
+use concurrent_futures::Executor;
+use concurrent_futures::{SubmitError, ThreadPoolExecutor, WhenFull};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -35,7 +35,8 @@ fn a_zero_capacity_is_invalid() {
         .build()
         .unwrap_err();
     assert_eq!(err.to_string(), "queue_capacity must be greater than 0");
-    assert!(ProcessPoolExecutor::builder()
+    #[cfg(all(unix, feature = "process-pool"))]
+    assert!(concurrent_futures::ProcessPoolExecutor::builder()
         .queue_capacity(0)
         .build()
         .is_err());
@@ -52,16 +53,19 @@ fn try_submit_on_a_full_queue_hands_the_task_back() {
     assert_eq!(f(arg), 4);
     let job = pool.try_spawn(|| 9u8).unwrap_err().into_inner();
     assert_eq!(job(), 9);
-    // Through the trait: the argument comes back.
-    fn double(n: u32) -> u32 {
-        n * 2
+    // Through the trait (feature `process-pool`): the argument comes back.
+    #[cfg(feature = "process-pool")]
+    {
+        fn double(n: u32) -> u32 {
+            n * 2
+        }
+        assert_eq!(
+            Executor::try_submit(&pool, double, 21)
+                .unwrap_err()
+                .into_inner(),
+            21
+        );
     }
-    assert_eq!(
-        Executor::try_submit(&pool, double, 21)
-            .unwrap_err()
-            .into_inner(),
-        21
-    );
     busy.open(());
     assert_eq!(queued.result(Some(LONG)), Ok(&1));
     // Room again.
@@ -266,136 +270,144 @@ fn without_a_capacity_nothing_is_ever_full() {
 // Process pool
 // ---------------------------------------------------------------------------------------------
 
-fn double(n: u64) -> u64 {
-    n * 2
-}
+/// The process pool exists on Unix with feature `process-pool` (default).
+#[cfg(all(unix, feature = "process-pool"))]
+mod process_pool {
+    use super::*;
+    use crate::common::{started_then_wait, Fifo};
+    use concurrent_futures::{FutureError, ProcessPoolExecutor};
 
-fn pid(_: ()) -> u32 {
-    std::process::id()
-}
+    fn double(n: u64) -> u64 {
+        n * 2
+    }
 
-/// A one-worker process pool whose worker runs a held task and whose parent-side queue
-/// (capacity 1) holds one more: a task sent to the worker is not queued, and the manager
-/// sends a worker one task at a time until it has timed a short one.
-fn full_process_pool(
-    policy: WhenFull,
-) -> (ProcessPoolExecutor, Fifo, concurrent_futures::Future<u64>) {
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(1)
-        .queue_capacity(1)
-        .when_full(policy)
-        .build()
-        .unwrap();
-    let (fifo, s, r) = Fifo::pair("full");
-    let held = pool.submit(started_then_wait, (s, r)).unwrap();
-    fifo.wait_started();
-    assert!(held.running());
-    let queued = pool.submit(double, 21).unwrap();
-    (pool, fifo, queued)
-}
+    fn pid(_: ()) -> u32 {
+        std::process::id()
+    }
 
-#[test]
-fn process_pool_try_submit_and_fail_refuse_a_full_queue_and_keep_the_argument() {
-    let _dog = watchdog(HANG, "process pool full");
-    let (pool, fifo, queued) = full_process_pool(WhenFull::Fail);
-    let refused = pool.try_submit(double, 5).unwrap_err();
-    assert_eq!(refused.error(), &SubmitError::Full { capacity: 1 });
-    assert_eq!(refused.into_inner(), 5);
-    assert_eq!(
-        pool.submit(double, 6).unwrap_err(),
-        SubmitError::Full { capacity: 1 }
-    );
-    fifo.release();
-    assert_eq!(queued.result(Some(LONG)), Ok(&42));
-    assert_eq!(
-        pool.try_submit(double, 4).unwrap().result(Some(LONG)),
-        Ok(&8)
-    );
-}
+    /// A one-worker process pool whose worker runs a held task and whose parent-side queue
+    /// (capacity 1) holds one more: a task sent to the worker is not queued, and the manager
+    /// sends a worker one task at a time until it has timed a short one.
+    fn full_process_pool(
+        policy: WhenFull,
+    ) -> (ProcessPoolExecutor, Fifo, concurrent_futures::Future<u64>) {
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .queue_capacity(1)
+            .when_full(policy)
+            .build()
+            .unwrap();
+        let (fifo, s, r) = Fifo::pair("full");
+        let held = pool.submit(started_then_wait, (s, r)).unwrap();
+        fifo.wait_started();
+        assert!(held.running());
+        let queued = pool.submit(double, 21).unwrap();
+        (pool, fifo, queued)
+    }
 
-#[test]
-fn process_pool_block_waits_until_the_manager_takes_a_task() {
-    let _dog = watchdog(HANG, "process pool blocked submit");
-    let (pool, fifo, queued) = full_process_pool(WhenFull::Block);
-    let pool = Arc::new(pool);
-    let (tx, submitted) = mpsc::channel();
-    let submitter = {
-        let pool = pool.clone();
-        std::thread::spawn(move || {
-            let f = pool.submit(double, 50);
-            tx.send(()).unwrap();
-            f
-        })
-    };
-    assert!(submitted.try_recv().is_err());
-    fifo.release();
-    let third = within("the blocked submit is let through", move || {
-        submitter.join().unwrap()
-    })
-    .unwrap();
-    assert_eq!(queued.result(Some(LONG)), Ok(&42));
-    assert_eq!(third.result(Some(LONG)), Ok(&100));
-}
+    #[test]
+    fn process_pool_try_submit_and_fail_refuse_a_full_queue_and_keep_the_argument() {
+        let _dog = watchdog(HANG, "process pool full");
+        let (pool, fifo, queued) = full_process_pool(WhenFull::Fail);
+        let refused = pool.try_submit(double, 5).unwrap_err();
+        assert_eq!(refused.error(), &SubmitError::Full { capacity: 1 });
+        assert_eq!(refused.into_inner(), 5);
+        assert_eq!(
+            pool.submit(double, 6).unwrap_err(),
+            SubmitError::Full { capacity: 1 }
+        );
+        fifo.release();
+        assert_eq!(queued.result(Some(LONG)), Ok(&42));
+        assert_eq!(
+            pool.try_submit(double, 4).unwrap().result(Some(LONG)),
+            Ok(&8)
+        );
+    }
 
-#[test]
-fn process_pool_shutdown_wakes_blocked_submitters_with_the_shutdown_error() {
-    let _dog = watchdog(HANG, "process pool shutdown wakes submitters");
-    for _ in 0..stress_iterations(13) {
+    #[test]
+    fn process_pool_block_waits_until_the_manager_takes_a_task() {
+        let _dog = watchdog(HANG, "process pool blocked submit");
         let (pool, fifo, queued) = full_process_pool(WhenFull::Block);
         let pool = Arc::new(pool);
-        let submitters: Vec<_> = (0..2)
-            .map(|_| {
-                let pool = pool.clone();
-                std::thread::spawn(move || pool.submit(double, 1).map(|_| ()))
+        let (tx, submitted) = mpsc::channel();
+        let submitter = {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let f = pool.submit(double, 50);
+                tx.send(()).unwrap();
+                f
             })
-            .collect();
-        pool.shutdown(false, false);
-        for s in submitters {
-            assert_eq!(
-                within("a blocked submit returns", move || s.join().unwrap()),
-                Err(SubmitError::Shutdown)
-            );
+        };
+        assert!(submitted.try_recv().is_err());
+        fifo.release();
+        let third = within("the blocked submit is let through", move || {
+            submitter.join().unwrap()
+        })
+        .unwrap();
+        assert_eq!(queued.result(Some(LONG)), Ok(&42));
+        assert_eq!(third.result(Some(LONG)), Ok(&100));
+    }
+
+    #[test]
+    fn process_pool_shutdown_wakes_blocked_submitters_with_the_shutdown_error() {
+        let _dog = watchdog(HANG, "process pool shutdown wakes submitters");
+        for _ in 0..stress_iterations(13) {
+            let (pool, fifo, queued) = full_process_pool(WhenFull::Block);
+            let pool = Arc::new(pool);
+            let submitters: Vec<_> = (0..2)
+                .map(|_| {
+                    let pool = pool.clone();
+                    std::thread::spawn(move || pool.submit(double, 1).map(|_| ()))
+                })
+                .collect();
+            pool.shutdown(false, false);
+            for s in submitters {
+                assert_eq!(
+                    within("a blocked submit returns", move || s.join().unwrap()),
+                    Err(SubmitError::Shutdown)
+                );
+            }
+            fifo.release();
+            assert_eq!(queued.result(Some(LONG)), Ok(&42));
         }
+    }
+
+    #[test]
+    fn process_pool_block_for_gives_up_with_full() {
+        let _dog = watchdog(HANG, "process pool block_for");
+        let (pool, fifo, queued) = full_process_pool(WhenFull::BlockFor(Duration::from_millis(20)));
+        let t0 = Instant::now();
+        assert_eq!(
+            pool.submit(double, 1).unwrap_err(),
+            SubmitError::Full { capacity: 1 }
+        );
+        assert!(t0.elapsed() >= Duration::from_millis(20));
         fifo.release();
         assert_eq!(queued.result(Some(LONG)), Ok(&42));
     }
-}
 
-#[test]
-fn process_pool_block_for_gives_up_with_full() {
-    let _dog = watchdog(HANG, "process pool block_for");
-    let (pool, fifo, queued) = full_process_pool(WhenFull::BlockFor(Duration::from_millis(20)));
-    let t0 = Instant::now();
-    assert_eq!(
-        pool.submit(double, 1).unwrap_err(),
-        SubmitError::Full { capacity: 1 }
-    );
-    assert!(t0.elapsed() >= Duration::from_millis(20));
-    fifo.release();
-    assert_eq!(queued.result(Some(LONG)), Ok(&42));
-}
+    #[test]
+    fn process_pool_caller_runs_runs_the_task_in_this_process() {
+        let _dog = watchdog(HANG, "process pool caller runs");
+        let (pool, fifo, queued) = full_process_pool(WhenFull::CallerRuns);
+        let f = pool.submit(pid, ()).unwrap();
+        assert!(f.done());
+        assert_eq!(f.result(None), Ok(&std::process::id()));
+        fifo.release();
+        assert_eq!(queued.result(Some(LONG)), Ok(&42));
+    }
 
-#[test]
-fn process_pool_caller_runs_runs_the_task_in_this_process() {
-    let _dog = watchdog(HANG, "process pool caller runs");
-    let (pool, fifo, queued) = full_process_pool(WhenFull::CallerRuns);
-    let f = pool.submit(pid, ()).unwrap();
-    assert!(f.done());
-    assert_eq!(f.result(None), Ok(&std::process::id()));
-    fifo.release();
-    assert_eq!(queued.result(Some(LONG)), Ok(&42));
-}
-
-#[test]
-fn process_pool_map_items_are_never_refused_by_a_full_queue() {
-    let _dog = watchdog(HANG, "process pool map with a full queue");
-    let (pool, fifo, queued) = full_process_pool(WhenFull::Fail);
-    let map = pool.map(double, 0..20u64);
-    fifo.release();
-    assert_eq!(map.map(Result::unwrap).sum::<u64>(), 380);
-    assert_eq!(queued.result(Some(LONG)), Ok(&42));
-    assert!(!matches!(
-        queued.result(None),
-        Err(FutureError::Rejected(_))
-    ));
+    #[test]
+    fn process_pool_map_items_are_never_refused_by_a_full_queue() {
+        let _dog = watchdog(HANG, "process pool map with a full queue");
+        let (pool, fifo, queued) = full_process_pool(WhenFull::Fail);
+        let map = pool.map(double, 0..20u64);
+        fifo.release();
+        assert_eq!(map.map(Result::unwrap).sum::<u64>(), 380);
+        assert_eq!(queued.result(Some(LONG)), Ok(&42));
+        assert!(!matches!(
+            queued.result(None),
+            Err(FutureError::Rejected(_))
+        ));
+    }
 }

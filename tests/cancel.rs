@@ -5,13 +5,11 @@
 //! how a task ends are repeated (`CF_TEST_STRESS` multiplies the rounds).
 
 mod common;
-use common::{
-    started_then_wait, stress_iterations, watchdog, within, BlockedPool, Fifo, HANG, LONG,
-};
+use common::{stress_iterations, watchdog, within, BlockedPool, HANG, LONG};
 
 use concurrent_futures::{
-    as_completed, wait, CancelToken, Cancelled, Executor, FutureError, FutureState, MapOptions,
-    ProcessPoolExecutor, ReturnWhen, ThreadPoolExecutor,
+    as_completed, wait, CancelToken, Cancelled, FutureError, FutureState, MapOptions, ReturnWhen,
+    ThreadPoolExecutor,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -494,241 +492,256 @@ fn cancel_running_never_cancels_the_callers_own_token() {
 // Through the Executor trait
 // ---------------------------------------------------------------------------------------------
 
-fn stop_when_told(_: ()) -> Result<u8, Cancelled> {
-    CancelToken::current().sleep(LONG)?;
-    Ok(1)
-}
+/// The trait exists with feature `process-pool` (default), on every platform.
+#[cfg(feature = "process-pool")]
+mod executor_trait {
+    use super::*;
+    use concurrent_futures::Executor;
 
-#[test]
-fn executor_submit_cancellable_works_on_threads() {
-    let pool = ThreadPoolExecutor::new(1).unwrap();
-    let token = CancelToken::new();
-    let f = Executor::submit_cancellable(&pool, &token, stop_when_told, ()).unwrap();
-    while !f.running() {
-        std::thread::yield_now();
+    fn stop_when_told(_: ()) -> Result<u8, Cancelled> {
+        CancelToken::current().sleep(LONG)?;
+        Ok(1)
     }
-    let t0 = Instant::now();
-    token.cancel();
-    assert_eq!(f.result(Some(LONG)), Err(FutureError::Cancelled));
-    assert!(t0.elapsed() < LONG);
+
+    #[test]
+    fn executor_submit_cancellable_works_on_threads() {
+        let pool = ThreadPoolExecutor::new(1).unwrap();
+        let token = CancelToken::new();
+        let f = Executor::submit_cancellable(&pool, &token, stop_when_told, ()).unwrap();
+        while !f.running() {
+            std::thread::yield_now();
+        }
+        let t0 = Instant::now();
+        token.cancel();
+        assert_eq!(f.result(Some(LONG)), Err(FutureError::Cancelled));
+        assert!(t0.elapsed() < LONG);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Process pool: the request crosses to the worker process
 // ---------------------------------------------------------------------------------------------
 
-fn give_up(_: ()) -> Result<u8, Cancelled> {
-    Err(Cancelled)
-}
+/// The process pool exists on Unix with feature `process-pool` (default).
+#[cfg(all(unix, feature = "process-pool"))]
+mod process_pool {
+    use super::*;
+    use crate::common::{started_then_wait, Fifo};
+    use concurrent_futures::{Executor, ProcessPoolExecutor};
 
-fn finish(n: u8) -> Result<u8, Cancelled> {
-    Ok(n)
-}
-
-#[test]
-fn process_pool_a_task_returning_cancelled_ends_cancelled() {
-    let _dog = watchdog(HANG, "process pool cancellable");
-    let pool = ProcessPoolExecutor::new(1).unwrap();
-    let token = CancelToken::new();
-    let f = pool.submit_cancellable(&token, give_up, ()).unwrap();
-    assert_eq!(f.result(Some(LONG)), Err(FutureError::Cancelled));
-    assert!(f.cancelled());
-    let g = Executor::submit_cancellable(&pool, &token, finish, 3).unwrap();
-    assert_eq!(g.result(Some(LONG)), Ok(&3));
-}
-
-#[test]
-fn process_pool_a_token_cancels_queued_tasks_at_once() {
-    let _dog = watchdog(HANG, "process pool pending cancel");
-    let pool = ProcessPoolExecutor::new(1).unwrap();
-    let (fifo, s, r) = Fifo::pair("cancel");
-    let held = pool.submit(started_then_wait, (s, r)).unwrap();
-    fifo.wait_started();
-    let token = CancelToken::new();
-    let queued: Vec<_> = (0..3)
-        .map(|n| pool.submit_cancellable(&token, finish, n).unwrap())
-        .collect();
-    let mapped = pool
-        .map_with(finish, 0..3u8, MapOptions::new().cancel_token(&token))
-        .unwrap();
-    token.cancel();
-    // Cancelled and acknowledged before the manager reached them.
-    assert!(queued.iter().all(|f| f.cancelled()));
-    assert_eq!(
-        wait(&queued, Some(Duration::ZERO), ReturnWhen::AllCompleted)
-            .done
-            .len(),
-        3
-    );
-    fifo.release();
-    assert!(held.result(Some(LONG)).is_ok());
-    assert!(mapped.into_iter().all(|r| r == Err(FutureError::Cancelled)));
-    // A cancelled token queues nothing more.
-    let late = pool.submit_cancellable(&token, finish, 9).unwrap();
-    assert!(late.cancelled());
-}
-
-/// Sleeps on its token in short steps, forever unless cancelled; returns its pid otherwise.
-fn sleeps_on_its_token(_: ()) -> Result<u32, Cancelled> {
-    let token = CancelToken::current();
-    loop {
-        token.sleep(Duration::from_millis(10))?;
+    fn give_up(_: ()) -> Result<u8, Cancelled> {
+        Err(Cancelled)
     }
-}
 
-/// Ignores its token: only a kill stops it.
-fn ignores_its_token(_: ()) -> Result<u32, Cancelled> {
-    loop {
-        std::thread::park();
+    fn finish(n: u8) -> Result<u8, Cancelled> {
+        Ok(n)
     }
-}
 
-fn pid(_: ()) -> u32 {
-    std::process::id()
-}
+    #[test]
+    fn process_pool_a_task_returning_cancelled_ends_cancelled() {
+        let _dog = watchdog(HANG, "process pool cancellable");
+        let pool = ProcessPoolExecutor::new(1).unwrap();
+        let token = CancelToken::new();
+        let f = pool.submit_cancellable(&token, give_up, ()).unwrap();
+        assert_eq!(f.result(Some(LONG)), Err(FutureError::Cancelled));
+        assert!(f.cancelled());
+        let g = Executor::submit_cancellable(&pool, &token, finish, 3).unwrap();
+        assert_eq!(g.result(Some(LONG)), Ok(&3));
+    }
 
-fn pid_cancellable(_: ()) -> Result<u32, Cancelled> {
-    Ok(std::process::id())
-}
+    #[test]
+    fn process_pool_a_token_cancels_queued_tasks_at_once() {
+        let _dog = watchdog(HANG, "process pool pending cancel");
+        let pool = ProcessPoolExecutor::new(1).unwrap();
+        let (fifo, s, r) = Fifo::pair("cancel");
+        let held = pool.submit(started_then_wait, (s, r)).unwrap();
+        fifo.wait_started();
+        let token = CancelToken::new();
+        let queued: Vec<_> = (0..3)
+            .map(|n| pool.submit_cancellable(&token, finish, n).unwrap())
+            .collect();
+        let mapped = pool
+            .map_with(finish, 0..3u8, MapOptions::new().cancel_token(&token))
+            .unwrap();
+        token.cancel();
+        // Cancelled and acknowledged before the manager reached them.
+        assert!(queued.iter().all(|f| f.cancelled()));
+        assert_eq!(
+            wait(&queued, Some(Duration::ZERO), ReturnWhen::AllCompleted)
+                .done
+                .len(),
+            3
+        );
+        fifo.release();
+        assert!(held.result(Some(LONG)).is_ok());
+        assert!(mapped.into_iter().all(|r| r == Err(FutureError::Cancelled)));
+        // A cancelled token queues nothing more.
+        let late = pool.submit_cancellable(&token, finish, 9).unwrap();
+        assert!(late.cancelled());
+    }
 
-/// A task that checks its token stops when the token is cancelled in the parent: the request
-/// reaches the worker process while the task runs, the future ends cancelled (not a death),
-/// well before the grace period, and the worker lives on.
-#[test]
-fn process_pool_a_running_task_hears_the_cancel_and_its_worker_lives_on() {
-    let _dog = watchdog(HANG, "process pool running cancel");
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(1)
-        .cancel_grace(LONG)
-        .build()
-        .unwrap();
-    let before = *pool.submit(pid, ()).unwrap().result(Some(LONG)).unwrap();
-    for round in 0..common::stress_iterations(13) {
+    /// Sleeps on its token in short steps, forever unless cancelled; returns its pid otherwise.
+    fn sleeps_on_its_token(_: ()) -> Result<u32, Cancelled> {
+        let token = CancelToken::current();
+        loop {
+            token.sleep(Duration::from_millis(10))?;
+        }
+    }
+
+    /// Ignores its token: only a kill stops it.
+    fn ignores_its_token(_: ()) -> Result<u32, Cancelled> {
+        loop {
+            std::thread::park();
+        }
+    }
+
+    fn pid(_: ()) -> u32 {
+        std::process::id()
+    }
+
+    fn pid_cancellable(_: ()) -> Result<u32, Cancelled> {
+        Ok(std::process::id())
+    }
+
+    /// A task that checks its token stops when the token is cancelled in the parent: the request
+    /// reaches the worker process while the task runs, the future ends cancelled (not a death),
+    /// well before the grace period, and the worker lives on.
+    #[test]
+    fn process_pool_a_running_task_hears_the_cancel_and_its_worker_lives_on() {
+        let _dog = watchdog(HANG, "process pool running cancel");
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .cancel_grace(LONG)
+            .build()
+            .unwrap();
+        let before = *pool.submit(pid, ()).unwrap().result(Some(LONG)).unwrap();
+        for round in 0..common::stress_iterations(13) {
+            let token = CancelToken::new();
+            let f = pool
+                .submit_cancellable(&token, sleeps_on_its_token, ())
+                .unwrap();
+            while !f.running() {
+                std::thread::yield_now();
+            }
+            token.cancel();
+            assert_eq!(
+                f.result(Some(LONG)),
+                Err(FutureError::Cancelled),
+                "round {round}"
+            );
+            assert!(f.cancelled());
+        }
+        let after = *pool.submit(pid, ()).unwrap().result(Some(LONG)).unwrap();
+        assert_eq!(before, after, "the same worker ran on: nothing was killed");
+    }
+
+    /// A task that ignores its token is killed after the grace period; its future ends cancelled,
+    /// callbacks, `wait` and `as_completed` see it, and a new worker takes the next task.
+    #[test]
+    fn process_pool_a_task_that_ignores_its_token_is_killed_after_the_grace_period() {
+        let _dog = watchdog(HANG, "process pool forced cancel");
+        let grace = Duration::from_millis(200);
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .cancel_grace(grace)
+            .build()
+            .unwrap();
         let token = CancelToken::new();
         let f = pool
-            .submit_cancellable(&token, sleeps_on_its_token, ())
+            .submit_cancellable(&token, ignores_its_token, ())
             .unwrap();
+        let (tx, rx) = mpsc::channel();
+        f.add_done_callback(move |f| tx.send(f.cancelled()).unwrap());
         while !f.running() {
             std::thread::yield_now();
         }
+        let worker = pool.worker_pids()[0];
+        let t0 = Instant::now();
         token.cancel();
+        let done: Vec<_> = concurrent_futures::as_completed([&f], Some(LONG)).collect();
+        assert_eq!(done.len(), 1);
+        assert!(t0.elapsed() >= grace, "killed only after the grace period");
+        assert_eq!(f.result(Some(LONG)), Err(FutureError::Cancelled));
         assert_eq!(
-            f.result(Some(LONG)),
-            Err(FutureError::Cancelled),
-            "round {round}"
+            rx.recv_timeout(LONG),
+            Ok(true),
+            "the callback saw it cancelled"
         );
-        assert!(f.cancelled());
-    }
-    let after = *pool.submit(pid, ()).unwrap().result(Some(LONG)).unwrap();
-    assert_eq!(before, after, "the same worker ran on: nothing was killed");
-}
-
-/// A task that ignores its token is killed after the grace period; its future ends cancelled,
-/// callbacks, `wait` and `as_completed` see it, and a new worker takes the next task.
-#[test]
-fn process_pool_a_task_that_ignores_its_token_is_killed_after_the_grace_period() {
-    let _dog = watchdog(HANG, "process pool forced cancel");
-    let grace = Duration::from_millis(200);
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(1)
-        .cancel_grace(grace)
-        .build()
-        .unwrap();
-    let token = CancelToken::new();
-    let f = pool
-        .submit_cancellable(&token, ignores_its_token, ())
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    f.add_done_callback(move |f| tx.send(f.cancelled()).unwrap());
-    while !f.running() {
-        std::thread::yield_now();
-    }
-    let worker = pool.worker_pids()[0];
-    let t0 = Instant::now();
-    token.cancel();
-    let done: Vec<_> = concurrent_futures::as_completed([&f], Some(LONG)).collect();
-    assert_eq!(done.len(), 1);
-    assert!(t0.elapsed() >= grace, "killed only after the grace period");
-    assert_eq!(f.result(Some(LONG)), Err(FutureError::Cancelled));
-    assert_eq!(
-        rx.recv_timeout(LONG),
-        Ok(true),
-        "the callback saw it cancelled"
-    );
-    assert_eq!(
-        wait([&f], Some(Duration::ZERO), ReturnWhen::AllCompleted)
-            .done
-            .len(),
-        1
-    );
-    let next = *pool.submit(pid, ()).unwrap().result(Some(LONG)).unwrap();
-    assert_ne!(next, worker, "the killed worker was replaced");
-}
-
-/// A cancel that reaches a task sent ahead to a busy worker, before the task starts: the task
-/// starts with its token already cancelled and stops at its first look.
-#[test]
-fn process_pool_a_task_cancelled_before_it_starts_on_its_worker_stops_at_once() {
-    let _dog = watchdog(HANG, "process pool cancel sent ahead");
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(1)
-        .cancel_grace(LONG)
-        .build()
-        .unwrap();
-    // Short tasks first, so the pool sends the next task ahead to its busy worker.
-    for _ in 0..20 {
-        pool.submit_cancellable(&CancelToken::new(), pid_cancellable, ())
-            .unwrap()
-            .result(Some(LONG))
-            .unwrap();
-    }
-    for round in 0..common::stress_iterations(13) {
-        let (fifo, s, r) = Fifo::pair("cancelahead");
-        let held = pool.submit(started_then_wait, (s, r)).unwrap();
-        let token = CancelToken::new();
-        let ahead = pool
-            .submit_cancellable(&token, sleeps_on_its_token, ())
-            .unwrap();
-        let behind = pool.submit(pid, ()).unwrap();
-        fifo.wait_started();
-        token.cancel();
-        fifo.release();
-        assert!(held.result(Some(LONG)).is_ok(), "round {round}");
         assert_eq!(
-            ahead.result(Some(LONG)),
-            Err(FutureError::Cancelled),
-            "round {round}"
+            wait([&f], Some(Duration::ZERO), ReturnWhen::AllCompleted)
+                .done
+                .len(),
+            1
         );
-        assert!(behind.result(Some(LONG)).is_ok(), "round {round}");
+        let next = *pool.submit(pid, ()).unwrap().result(Some(LONG)).unwrap();
+        assert_ne!(next, worker, "the killed worker was replaced");
     }
-}
 
-/// Dropping a process-pool `map` with `cancel_running` stops its running items in their
-/// worker processes, not only the pending ones.
-#[test]
-fn process_pool_dropping_a_map_with_cancel_running_stops_its_running_items() {
-    let _dog = watchdog(HANG, "process pool map cancel_running");
-    let pool = ProcessPoolExecutor::builder()
-        .max_workers(2)
-        .cancel_grace(LONG)
-        .build()
-        .unwrap();
-    pool.start_workers().unwrap();
-    let t0 = Instant::now();
-    let mut map = pool
-        .map_with(sleep_item, 0..6u32, MapOptions::new().cancel_running(true))
-        .unwrap();
-    assert_eq!(map.next(), Some(Ok(0)));
-    drop(map);
-    // The pool drains promptly: no item kept a worker for its full hour.
-    pool.shutdown(true, false);
-    assert!(t0.elapsed() < LONG);
-}
-
-/// Item 0 returns at once; the others sleep on their (the map's) token for an hour.
-fn sleep_item(n: u32) -> u32 {
-    if n > 0 {
-        let _ = CancelToken::current().sleep(Duration::from_secs(3600));
+    /// A cancel that reaches a task sent ahead to a busy worker, before the task starts: the task
+    /// starts with its token already cancelled and stops at its first look.
+    #[test]
+    fn process_pool_a_task_cancelled_before_it_starts_on_its_worker_stops_at_once() {
+        let _dog = watchdog(HANG, "process pool cancel sent ahead");
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .cancel_grace(LONG)
+            .build()
+            .unwrap();
+        // Short tasks first, so the pool sends the next task ahead to its busy worker.
+        for _ in 0..20 {
+            pool.submit_cancellable(&CancelToken::new(), pid_cancellable, ())
+                .unwrap()
+                .result(Some(LONG))
+                .unwrap();
+        }
+        for round in 0..common::stress_iterations(13) {
+            let (fifo, s, r) = Fifo::pair("cancelahead");
+            let held = pool.submit(started_then_wait, (s, r)).unwrap();
+            let token = CancelToken::new();
+            let ahead = pool
+                .submit_cancellable(&token, sleeps_on_its_token, ())
+                .unwrap();
+            let behind = pool.submit(pid, ()).unwrap();
+            fifo.wait_started();
+            token.cancel();
+            fifo.release();
+            assert!(held.result(Some(LONG)).is_ok(), "round {round}");
+            assert_eq!(
+                ahead.result(Some(LONG)),
+                Err(FutureError::Cancelled),
+                "round {round}"
+            );
+            assert!(behind.result(Some(LONG)).is_ok(), "round {round}");
+        }
     }
-    n
+
+    /// Dropping a process-pool `map` with `cancel_running` stops its running items in their
+    /// worker processes, not only the pending ones.
+    #[test]
+    fn process_pool_dropping_a_map_with_cancel_running_stops_its_running_items() {
+        let _dog = watchdog(HANG, "process pool map cancel_running");
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(2)
+            .cancel_grace(LONG)
+            .build()
+            .unwrap();
+        pool.start_workers().unwrap();
+        let t0 = Instant::now();
+        let mut map = pool
+            .map_with(sleep_item, 0..6u32, MapOptions::new().cancel_running(true))
+            .unwrap();
+        assert_eq!(map.next(), Some(Ok(0)));
+        drop(map);
+        // The pool drains promptly: no item kept a worker for its full hour.
+        pool.shutdown(true, false);
+        assert!(t0.elapsed() < LONG);
+    }
+
+    /// Item 0 returns at once; the others sleep on their (the map's) token for an hour.
+    fn sleep_item(n: u32) -> u32 {
+        if n > 0 {
+            let _ = CancelToken::current().sleep(Duration::from_secs(3600));
+        }
+        n
+    }
 }

@@ -341,11 +341,14 @@ impl Drop for TempDir {
 // Holding a process-pool worker (named pipes: no sleeps)
 // ---------------------------------------------------------------------------------------------
 
-/// A named pipe in a fresh directory: opening it blocks until the other side opens it.
+/// A named pipe in a fresh directory: opening it blocks until the other side opens it. For the
+/// process pool's tests (it uses libc, a dependency of feature `process-pool`).
+#[cfg(all(unix, feature = "process-pool"))]
 pub struct Fifo {
     dir: std::path::PathBuf,
 }
 
+#[cfg(all(unix, feature = "process-pool"))]
 impl Fifo {
     pub fn pair(tag: &str) -> (Fifo, String, String) {
         let dir = std::env::temp_dir().join(format!(
@@ -379,6 +382,7 @@ impl Fifo {
     }
 }
 
+#[cfg(all(unix, feature = "process-pool"))]
 impl Drop for Fifo {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
