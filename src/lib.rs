@@ -109,7 +109,7 @@
 //! may crash, abort, leak or hang (a dead worker fails only its own task and is replaced, no
 //! task runs twice, and a per-task time limit kills runaway work), or to contain native code
 //! you do not trust. The
-//! price is serialization and a round trip per task (about 8.5 µs, against 0.5 µs on threads),
+//! price is serialization and a round trip per task (about 8 µs, against 0.5 µs on threads),
 //! so send coarse tasks or use `map` with a `chunksize`.
 //!
 //! **The entry hook.** Worker processes are fresh copies of the running executable, never
@@ -129,8 +129,8 @@
 //! host vanished from the network, its process froze) is found by rank 0 within a liveness
 //! timeout (10 s by default; ranks answer pings while their tasks run): its tasks fail with an
 //! error naming the rank and its host, and rank 0 aborts the job when `main` ends. Every error
-//! that names a rank names its host. The README's "Across machines" section has the commands,
-//! the failure messages and the figures.
+//! that names a rank names its host. `docs/mpi.md` has the launch commands, what each failure
+//! looks like, the liveness settings and the figures.
 //!
 //! # Cargo features and platforms
 //!
