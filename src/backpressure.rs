@@ -101,9 +101,9 @@ pub(crate) enum Admit {
     Always,
 }
 
-/// What a submission may do once admitted.
+/// Where an admitted submission goes: the queue, or (full, `CallerRuns`) the caller's thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Admission {
+pub(crate) enum SubmitRoute {
     /// Queue the task.
     Queue,
     /// The queue is full and the policy is `CallerRuns`: run it on this thread.

@@ -2,8 +2,8 @@
 //! carried by MPI messages between the ranks of one `mpirun` job instead of a local socket.
 //!
 //! - `rank`: the entry hook's MPI half (what a rank does before `main`).
-//! - `serve`: ranks 1..N-1, the worker loop (before `main`): tasks on the main thread, MPI on a
-//!   communication thread that answers rank 0's pings while a task runs.
+//! - `worker_rank`: ranks 1..N-1, the worker loop (before `main`): tasks on the main thread,
+//!   MPI on a communication thread that answers rank 0's pings while a task runs.
 //! - `comm`: rank 0, the communication thread and each executor's session state.
 //! - `liveness`: the ping protocol and the verdict that a rank is lost; host names.
 //! - `backoff`: the idle back-off of every MPI loop.
@@ -15,7 +15,7 @@ mod backoff;
 mod comm;
 mod liveness;
 mod rank;
-mod serve;
+mod worker_rank;
 
 pub(crate) use self::rank::enter_rank;
 

@@ -16,7 +16,7 @@ pub(crate) fn enter_rank(rank: u32) {
         }
         return;
     }
-    super::serve::serve_rank(rank)
+    super::worker_rank::serve_rank(rank)
 }
 
 /// Rank 0's exit: lets every in-flight task finish, tells the worker ranks to exit, and

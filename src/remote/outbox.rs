@@ -101,7 +101,7 @@ impl Intake {
 
 /// What `admit` gave a submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Admission {
+pub(crate) enum IntakeAdmission {
     /// A slot is reserved: queue the call (or give the slot back).
     Reserved,
     /// No capacity to count against (unbounded, or a `map` item).
@@ -125,10 +125,10 @@ pub(crate) trait Outbox: Send + Sync + 'static {
 
     /// Queues an encoded task in the slot `admit` gave it; the same errors as `check_open` if
     /// the pool closed meanwhile.
-    fn enqueue(&self, call: PendingCall, slot: Admission) -> Result<(), SubmitError> {
+    fn enqueue(&self, call: PendingCall, slot: IntakeAdmission) -> Result<(), SubmitError> {
         {
             let mut intake = self.intake();
-            if slot == Admission::Reserved {
+            if slot == IntakeAdmission::Reserved {
                 // The reservation becomes the queued call (or, refused, frees up).
                 intake.reserved -= 1;
             }
@@ -146,7 +146,7 @@ pub(crate) trait Outbox: Send + Sync + 'static {
 /// A place in the queue for one submission, as `admit` and the pool's policy say: waits for
 /// room (woken by the consumer's [`Intake::take`], or by [`Intake::close`] with the shutdown
 /// error) with `Block`/`BlockFor`.
-fn admit<Q: Outbox + ?Sized>(outbox: &Q, admit: Admit) -> Result<Admission, SubmitError> {
+fn admit<Q: Outbox + ?Sized>(outbox: &Q, admit: Admit) -> Result<IntakeAdmission, SubmitError> {
     let mut deadline: Option<Option<Instant>> = None;
     let mut counted = false;
     loop {
@@ -156,21 +156,21 @@ fn admit<Q: Outbox + ?Sized>(outbox: &Q, admit: Admit) -> Result<Admission, Subm
         }
         intake.refusal()?;
         let Some(capacity) = intake.capacity else {
-            return Ok(Admission::Free);
+            return Ok(IntakeAdmission::Free);
         };
         if admit == Admit::Always {
-            return Ok(Admission::Free);
+            return Ok(IntakeAdmission::Free);
         }
         if intake.queue.len() + intake.reserved < capacity.limit {
             intake.reserved += 1;
-            return Ok(Admission::Reserved);
+            return Ok(IntakeAdmission::Reserved);
         }
         let full = SubmitError::Full {
             capacity: capacity.limit,
         };
         let until = match (admit, capacity.when_full) {
             (Admit::Try, _) | (_, WhenFull::Fail) => return Err(full),
-            (_, WhenFull::CallerRuns) => return Ok(Admission::RunHere),
+            (_, WhenFull::CallerRuns) => return Ok(IntakeAdmission::RunHere),
             (_, WhenFull::Block) => None,
             (_, WhenFull::BlockFor(limit)) => {
                 *deadline.get_or_insert_with(|| deadline_after(Some(limit)))
@@ -194,8 +194,8 @@ fn admit<Q: Outbox + ?Sized>(outbox: &Q, admit: Admit) -> Result<Admission, Subm
 }
 
 /// Gives back the slot of a submission that will not be queued.
-fn release<Q: Outbox + ?Sized>(outbox: &Q, slot: Admission) {
-    if slot == Admission::Reserved {
+fn release<Q: Outbox + ?Sized>(outbox: &Q, slot: IntakeAdmission) {
+    if slot == IntakeAdmission::Reserved {
         outbox.intake().unreserve();
     }
 }
@@ -250,7 +250,7 @@ pub(crate) fn submit_one<Q: Outbox + ?Sized, A: Payload, R: Payload>(
         Ok(slot) => slot,
         Err(refused) => return Err(TrySubmitError::new(refused, arg)),
     };
-    if slot == Admission::RunHere {
+    if slot == IntakeAdmission::RunHere {
         let _ = promise.start();
         promise.set(run_here(f, arg, token));
         return Ok(future);
@@ -300,7 +300,7 @@ pub(crate) fn submit_cancellable<Q: Outbox + ?Sized, A: Payload, R: Payload>(
         return Ok(future);
     }
     let slot = admit(outbox, Admit::Policy)?;
-    if slot == Admission::RunHere {
+    if slot == IntakeAdmission::RunHere {
         match run_here(f, arg, Some(token)) {
             Ok(Err(Cancelled)) => promise.finish_cancelled(),
             Ok(Ok(value)) => {
@@ -366,7 +366,7 @@ fn submit_chunk<Q: Outbox + ?Sized, A: Payload, R: Payload>(
             let call = PendingCall::new(frame, Box::new(chunk))
                 .with_token(token.cloned())
                 .with_retry(retry);
-            outbox.enqueue(call, Admission::Free)?;
+            outbox.enqueue(call, IntakeAdmission::Free)?;
             for target in targets {
                 register(token, target);
             }

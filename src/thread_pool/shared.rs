@@ -3,7 +3,7 @@
 
 use super::queue::JobQueue;
 use super::task::{current_pool, set_current_pool, Job, Task, TaskBody, TaskEnd};
-use crate::backpressure::{Admission, Admit, Capacity, TrySubmitError, WhenFull};
+use crate::backpressure::{Admit, Capacity, SubmitRoute, TrySubmitError, WhenFull};
 use crate::cancel::{CancelTarget, CancelToken};
 use crate::error::{BrokenExecutor, SubmitError};
 use crate::future::waiter::deadline_after;
@@ -230,7 +230,7 @@ impl ThreadPoolShared {
     fn queue_admitted<B, T, E>(
         self: &Arc<Self>,
         task: Arc<Task<B, T, E>>,
-        admission: Admission,
+        route: SubmitRoute,
         token: Option<&CancelToken>,
     ) -> Result<Future<T>, SubmitError>
     where
@@ -239,7 +239,7 @@ impl ThreadPoolShared {
         E: TaskEnd,
     {
         let future = Future::from_cell(task.clone());
-        if admission == Admission::RunHere {
+        if route == SubmitRoute::RunHere {
             // `CallerRuns`: the submitter pays for the task with its own time.
             Job::run(task, &|| {});
             return Ok(future);
@@ -264,24 +264,24 @@ impl ThreadPoolShared {
     /// Admits one task: a queue slot when the pool has a capacity (waiting for one, or not,
     /// as `admit` and the policy say), then the gate. `Queue` means both are held: the caller
     /// must push and then `leave`. `RunHere` holds neither.
-    fn admit(&self, admit: Admit) -> Result<Admission, SubmitError> {
+    fn admit(&self, admit: Admit) -> Result<SubmitRoute, SubmitError> {
         if let Some(capacity) = &self.config.capacity {
             if admit == Admit::Always {
                 // ORDERING: as in `try_take_slot`.
                 self.queued.fetch_add(1, Ordering::AcqRel);
-            } else if self.take_slot(capacity, admit)? == Admission::RunHere {
+            } else if self.take_slot(capacity, admit)? == SubmitRoute::RunHere {
                 // ORDERING: Acquire pairs with the Release of `shutdown`/`break_pool`.
                 self.refusal(self.gate.load(Ordering::Acquire))?;
-                return Ok(Admission::RunHere);
+                return Ok(SubmitRoute::RunHere);
             }
             if let Err(refused) = self.enter() {
                 self.slot_freed();
                 return Err(refused);
             }
-            return Ok(Admission::Queue);
+            return Ok(SubmitRoute::Queue);
         }
         self.enter()?;
-        Ok(Admission::Queue)
+        Ok(SubmitRoute::Queue)
     }
 
     /// Takes a free slot if the queue holds fewer than `limit` tasks.
@@ -304,16 +304,16 @@ impl ThreadPoolShared {
     }
 
     /// A slot for a task, or what the full queue's policy says (`submit` on a bounded pool).
-    fn take_slot(&self, capacity: &Capacity, admit: Admit) -> Result<Admission, SubmitError> {
+    fn take_slot(&self, capacity: &Capacity, admit: Admit) -> Result<SubmitRoute, SubmitError> {
         if self.try_take_slot(capacity.limit) {
-            return Ok(Admission::Queue);
+            return Ok(SubmitRoute::Queue);
         }
         let full = SubmitError::Full {
             capacity: capacity.limit,
         };
         let deadline = match (admit, capacity.when_full) {
             (Admit::Try, _) | (_, WhenFull::Fail) => return Err(full),
-            (_, WhenFull::CallerRuns) => return Ok(Admission::RunHere),
+            (_, WhenFull::CallerRuns) => return Ok(SubmitRoute::RunHere),
             (_, WhenFull::BlockFor(limit)) => deadline_after(Some(limit)),
             (_, WhenFull::Block) => None,
         };
@@ -322,7 +322,7 @@ impl ThreadPoolShared {
         // Only that task, never other queued work, so nothing runs inside it that it did not
         // ask for (no implicit re-entrancy, as for `result()` on a worker).
         if current_pool() == self.config.id {
-            return Ok(Admission::RunHere);
+            return Ok(SubmitRoute::RunHere);
         }
         let mut guard = self.room_lock.lock();
         self.blocked.fetch_add(1, Ordering::Relaxed);
@@ -337,14 +337,14 @@ impl ThreadPoolShared {
                 break Err(refused);
             }
             if self.try_take_slot(capacity.limit) {
-                break Ok(Admission::Queue);
+                break Ok(SubmitRoute::Queue);
             }
             match deadline {
                 None => self.room.wait(&mut guard),
                 Some(d) => {
                     if self.room.wait_until(&mut guard, d) {
                         if self.try_take_slot(capacity.limit) {
-                            break Ok(Admission::Queue);
+                            break Ok(SubmitRoute::Queue);
                         }
                         break Err(full);
                     }
