@@ -68,6 +68,33 @@ pub fn failed<T: Send + 'static>() -> Future<T> {
     f
 }
 
+/// CPython's six fixture states, as standalone futures.
+pub fn six_states() -> Vec<(&'static str, Future<i32>)> {
+    vec![
+        ("PENDING", pending()),
+        ("RUNNING", running()),
+        ("CANCELLED", cancelled()),
+        ("CANCELLED_AND_NOTIFIED", cancelled_and_notified()),
+        ("EXCEPTION", failed()),
+        ("SUCCESSFUL", finished_with(42)),
+    ]
+}
+
+/// Runs `action` on another thread as soon as the caller is about to block; the caller's wait
+/// and the action race, and the test must hold for either order.
+pub fn act_concurrently<T: Send + Sync + 'static>(
+    f: &Future<T>,
+    action: impl FnOnce(&Future<T>) + Send + 'static,
+) -> (mpsc::Sender<()>, thread::JoinHandle<()>) {
+    let (go_tx, go_rx) = mpsc::channel();
+    let f = f.clone();
+    let h = thread::spawn(move || {
+        go_rx.recv().unwrap();
+        action(&f);
+    });
+    (go_tx, h)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Gated pool tasks: "running" = blocked on a channel inside a worker; "pending" = queued behind.
 // ---------------------------------------------------------------------------------------------
