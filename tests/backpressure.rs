@@ -274,7 +274,7 @@ fn without_a_capacity_nothing_is_ever_full() {
 #[cfg(all(unix, feature = "process-pool"))]
 mod process_pool {
     use super::*;
-    use crate::common::{started_then_wait, Fifo};
+    use crate::common::process::{started_then_wait, Fifo};
     use concurrent_futures::{FutureError, ProcessPoolExecutor};
 
     fn double(n: u64) -> u64 {

@@ -526,7 +526,7 @@ mod executor_trait {
 #[cfg(all(unix, feature = "process-pool"))]
 mod process_pool {
     use super::*;
-    use crate::common::{started_then_wait, Fifo};
+    use crate::common::process::{started_then_wait, Fifo};
     use concurrent_futures::{Executor, ProcessPoolExecutor};
 
     fn give_up(_: ()) -> Result<u8, Cancelled> {

@@ -15,6 +15,7 @@
 
 mod common;
 
+use common::process::own_sockets;
 use common::{stress_iterations, watchdog, Rng, TempDir, HANG, LONG};
 use concurrent_futures::{CancelToken, Cancelled, FutureError, ProcessPoolExecutor, RetryPolicy};
 use std::collections::{HashMap, HashSet};
@@ -76,19 +77,6 @@ fn task((log, id, kind): (PathBuf, u64, Kind)) -> u64 {
         }
     }
     id
-}
-
-/// The socket descriptors of this (worker) process: its connection to the pool.
-fn own_sockets() -> Vec<i32> {
-    (3..256)
-        .filter(|&fd| {
-            let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
-            // SAFETY: fstat writes into the buffer we own and fails harmlessly on a closed fd.
-            let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
-            // SAFETY: fstat succeeded, so it initialized the buffer.
-            ok && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFSOCK
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::fifo::{started_then_wait, Fifo};
+use common::process::{own_sockets, started_then_wait, Fifo};
 use common::{watchdog, HANG, LONG};
 use concurrent_futures::{
     as_completed, wait, Executor, FutureError, MapOptions, ProcessPoolError, ProcessPoolExecutor,
@@ -84,19 +84,6 @@ fn corrupt_the_stream(_: ()) -> u32 {
         unsafe { libc::write(fd, garbage.as_ptr().cast(), garbage.len()) };
     }
     7
-}
-
-/// The socket descriptors of this (worker) process: its connection to the pool.
-fn own_sockets() -> Vec<i32> {
-    (3..256)
-        .filter(|&fd| {
-            let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
-            // SAFETY: fstat writes into the buffer we own and fails harmlessly on a closed fd.
-            let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
-            // SAFETY: fstat succeeded, so it initialized the buffer.
-            ok && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFSOCK
-        })
-        .collect()
 }
 
 /// Closes its own worker socket and lives on, as a task that closes descriptors it does not own.

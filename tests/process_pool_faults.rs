@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::fifo::Fifo;
+use common::process::{own_sockets, Fifo};
 use common::{watchdog, HANG, LONG};
 use concurrent_futures::{FutureError, ProcessPoolExecutor, RetryPolicy};
 use std::io::Read;
@@ -51,19 +51,6 @@ fn init_hang(_: ()) {
     loop {
         std::thread::park();
     }
-}
-
-/// The socket descriptors of this (worker) process: its connection to the pool.
-fn own_sockets() -> Vec<i32> {
-    (3..256)
-        .filter(|&fd| {
-            let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
-            // SAFETY: fstat writes into the buffer we own and fails harmlessly on a closed fd.
-            let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
-            // SAFETY: fstat succeeded, so it initialized the buffer.
-            ok && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFSOCK
-        })
-        .collect()
 }
 
 /// Writes the header of a frame just under the 1 GiB cap on its own socket and never the body,
@@ -442,7 +429,7 @@ fn killing_the_workers_on_purpose_retries_nothing() {
     let (fifo, started, release) = Fifo::pair("retrykill");
     let pool = retrying_pool(RetryPolicy::attempts(3));
     let f = pool
-        .submit(common::fifo::started_then_wait, (started, release))
+        .submit(common::process::started_then_wait, (started, release))
         .unwrap();
     fifo.wait_started();
     pool.kill_workers();

@@ -6,10 +6,9 @@
 
 /// For the process pool's tests (it uses libc, a dependency of feature `process-pool`).
 #[cfg(all(unix, feature = "process-pool"))]
-pub mod fifo;
+pub mod process;
 
 use concurrent_futures::{Future, FutureError, ThreadPoolExecutor};
-use std::io::Read;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, Once};
 use std::thread;
@@ -362,67 +361,4 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Holding a process-pool worker (named pipes: no sleeps)
-// ---------------------------------------------------------------------------------------------
-
-/// A named pipe in a fresh directory: opening it blocks until the other side opens it. For the
-/// process pool's tests (it uses libc, a dependency of feature `process-pool`).
-#[cfg(all(unix, feature = "process-pool"))]
-pub struct Fifo {
-    dir: std::path::PathBuf,
-}
-
-#[cfg(all(unix, feature = "process-pool"))]
-impl Fifo {
-    pub fn pair(tag: &str) -> (Fifo, String, String) {
-        let dir = std::env::temp_dir().join(format!(
-            "cf-fifo-{tag}-{}-{:?}",
-            std::process::id(),
-            std::time::Instant::now()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let make = |name: &str| {
-            let path = dir.join(name);
-            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-            // SAFETY: a valid NUL-terminated path.
-            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-            path.to_str().unwrap().to_owned()
-        };
-        let started = make("started");
-        let release = make("release");
-        (Fifo { dir }, started, release)
-    }
-
-    pub fn wait_started(&self) {
-        let mut s = String::new();
-        std::fs::File::open(self.dir.join("started"))
-            .unwrap()
-            .read_to_string(&mut s)
-            .unwrap();
-    }
-
-    pub fn release(&self) {
-        std::fs::write(self.dir.join("release"), b"go").unwrap();
-    }
-}
-
-#[cfg(all(unix, feature = "process-pool"))]
-impl Drop for Fifo {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Writes to `started`, then blocks until the test writes to `release`.
-pub fn started_then_wait((started, release): (String, String)) -> u32 {
-    std::fs::write(started, b"started").unwrap();
-    let mut s = String::new();
-    std::fs::File::open(release)
-        .unwrap()
-        .read_to_string(&mut s)
-        .unwrap();
-    std::process::id()
 }

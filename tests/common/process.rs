@@ -1,5 +1,6 @@
-//! Cross-process synchronization for process-pool tests: FIFOs (opening one blocks until the
-//! other side opens it), never sleeps.
+//! Helpers for the process pool's tests: cross-process synchronization through FIFOs (opening
+//! one blocks until the other side opens it, so no test sleeps), and the worker-side view of
+//! a worker's own socket.
 
 use std::fs::File;
 use std::io::Read;
@@ -62,4 +63,17 @@ impl Drop for Fifo {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The socket descriptors of this (worker) process: its connection to the pool.
+pub fn own_sockets() -> Vec<i32> {
+    (3..256)
+        .filter(|&fd| {
+            let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+            // SAFETY: fstat writes into the buffer we own and fails harmlessly on a closed fd.
+            let ok = unsafe { libc::fstat(fd, st.as_mut_ptr()) } == 0;
+            // SAFETY: fstat succeeded, so it initialized the buffer.
+            ok && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFSOCK
+        })
+        .collect()
 }
