@@ -10,7 +10,7 @@ use common::{stress_iterations, watchdog, within, Gate, HANG, LONG};
 
 #[cfg(feature = "process-pool")]
 use concurrent_futures::Executor;
-use concurrent_futures::{SubmitError, ThreadPoolExecutor, WhenFull};
+use concurrent_futures::{CancelToken, Cancelled, SubmitError, ThreadPoolExecutor, WhenFull};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -236,6 +236,45 @@ fn a_task_submitting_to_its_own_full_pool_runs_what_it_submits_instead_of_deadlo
     });
     assert_eq!(total, 15);
     assert!(inline);
+}
+
+/// A task run in its submitter's thread (the queue full: `CallerRuns`, or a worker submitting
+/// to its own pool) sees its own token, never the token of the task that submitted it.
+#[test]
+fn a_task_run_in_the_submitter_does_not_inherit_the_submitters_token() {
+    let _dog = watchdog(HANG, "inline task and the submitter's token");
+    let pool = Arc::new(
+        ThreadPoolExecutor::builder()
+            .max_workers(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap(),
+    );
+    let inner = pool.clone();
+    let outer_token = CancelToken::new();
+    let cancel_it = outer_token.clone();
+    let f = pool
+        .spawn_cancellable(&outer_token, move || -> Result<(bool, bool), Cancelled> {
+            cancel_it.cancel(); // the outer task sees it, and goes on on purpose
+            let me = std::thread::current().id();
+            let filler = inner.spawn(|| false).unwrap(); // fills the queue
+            let plain = inner
+                .spawn(move || {
+                    let inline = std::thread::current().id() == me;
+                    inline && !CancelToken::current().is_cancelled()
+                })
+                .unwrap();
+            let own = CancelToken::new();
+            let tokened = inner
+                .spawn_cancellable(&own, move || -> Result<bool, Cancelled> {
+                    Ok(!CancelToken::current().is_cancelled())
+                })
+                .unwrap();
+            let _ = filler.result(None);
+            Ok((*plain.result(None).unwrap(), *tokened.result(None).unwrap()))
+        })
+        .unwrap();
+    assert_eq!(f.result(Some(LONG)), Ok(&(true, true)));
 }
 
 #[test]
