@@ -57,13 +57,9 @@ fn main() {
         let (_, input) = inputs.remove_entry(&future).expect("a future we submitted");
         match future.into_result() {
             Ok(square) => println!("parse({input:2}) = {square:3}"),
-            Err(FutureError::RetriesExhausted {
-                attempts,
-                workers_lost,
-                last,
-            }) => println!(
-                "parse({input:2}) gave up after {attempts} attempts ({workers_lost} workers lost); \
-                 last: {last}"
+            Err(FutureError::RetriesExhausted { attempts, last }) => println!(
+                "parse({input:2}) gave up after {attempts} attempts, each of which cost a \
+                 worker; last: {last}"
             ),
             Err(other) => println!("parse({input:2}) failed: {other}"),
         }

@@ -117,17 +117,17 @@ pub enum FutureError {
     /// A worker process sent bytes that are not a valid frame; it was killed and replaced.
     #[error("protocol error from worker process: {0}")]
     Protocol(String),
-    /// Every attempt a [`RetryPolicy`](crate::RetryPolicy) allowed ended with the worker's
-    /// death or a task timeout: the task is given up. `last` is how the last attempt ended.
+    /// A task a [`RetryPolicy`](crate::RetryPolicy) ran more than once is given up: every
+    /// attempt ended with its worker's death or a task timeout, the last one with no retry
+    /// left (the policy's limit, or an end the policy does not retry). `last` is how the last
+    /// attempt ended.
     #[error(
-        "the task failed on all {attempts} attempts, which cost {workers_lost} worker \
-         processes; the last: {last}"
+        "the task failed on all {attempts} attempts, each of which cost a worker process; \
+         the last: {last}"
     )]
     RetriesExhausted {
-        /// Attempts made (the policy's limit).
+        /// Attempts made, each lost with the worker process that ran it.
         attempts: u32,
-        /// Worker processes that died or were killed running it.
-        workers_lost: u32,
         /// How the last attempt ended: [`WorkerDied`](FutureError::WorkerDied) or
         /// [`TaskTimedOut`](FutureError::TaskTimedOut).
         last: Box<FutureError>,

@@ -16,7 +16,9 @@ use std::fmt;
 /// - a task that ran to completion, whatever it returned (a value, a panic, an error);
 /// - a task whose worker the program ended on purpose (`terminate_workers`, `kill_workers`), or
 ///   when the pool breaks ([`break_on_worker_death`](crate::ProcessPoolBuilder::break_on_worker_death));
-/// - a task that never started: it was never an attempt, and goes back to the queue anyway.
+/// - a task that never started: it was never an attempt, and goes back to the queue anyway;
+/// - a task whose [`CancelToken`](crate::CancelToken) was cancelled: it was asked to stop, and
+///   whatever then ends its worker (the grace period's kill, a crash), it ends as cancelled.
 ///
 /// Set it for a pool with [`ProcessPoolBuilder::retry`](crate::ProcessPoolBuilder::retry), or
 /// for one `map` with [`MapOptions::retry`](crate::MapOptions::retry) (over the pool's).

@@ -15,6 +15,7 @@
 //! `worker_process.rs`.
 
 use super::worker_process::{DyingWorker, KillReason, WorkerProcess, PER_WORKER};
+use crate::cancel::CancelToken;
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
 use crate::remote::forward::ForwardCancel;
 use crate::remote::frame::{self, FromWorker, ToWorker, PROTOCOL};
@@ -359,7 +360,14 @@ impl Manager {
 
     /// Sends one task to the worker in `slot`; `false` if it was cancelled meanwhile.
     fn assign(&mut self, slot: usize, mut call: PendingCall) -> bool {
-        if !call.marked_running && !call.completion.start() {
+        if call.marked_running {
+            // Queued again (a retry, or sent to a worker that died before starting it): its
+            // futures already run, so its token is the one way to cancel it, checked here.
+            if call.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+                call.completion.finish_cancelled();
+                return false;
+            }
+        } else if !call.completion.start() {
             return false;
         }
         call.marked_running = true;
@@ -430,7 +438,7 @@ impl Manager {
             .workers
             .iter()
             .flatten()
-            .all(|w| w.ready || w.closing || w.killed.is_some());
+            .all(|w| w.ready || w.closing());
         if error.is_some() || all_ready {
             let mut st = self.shared.state.lock();
             st.start_requests = 0;
@@ -606,20 +614,26 @@ impl Manager {
         }
     }
 
-    /// Garbage from a worker: it cannot be trusted with more tasks. Its running task fails with
-    /// the protocol error; tasks it never started go to another worker.
+    /// Garbage from a worker: it cannot be trusted with more tasks, and nothing it wrote after
+    /// the garbage can be read. Its running task fails with the protocol error. The tasks it
+    /// was sent and had not started when the garbage came may have started since (their
+    /// `Started` would be among the unreadable bytes), so none of them runs again unless its
+    /// retry policy says so: each has lost an attempt with this worker.
     fn on_garbage(&mut self, slot: usize, error: String) {
         let w = self.workers[slot].as_mut().expect("worker present");
-        let (running, never_started) = w.take_sent();
-        w.closing = true;
-        if w.killed.is_none() {
-            w.killed = Some(KillReason::Protocol);
-            let _ = w.child.kill();
-        }
-        self.in_flight -= usize::from(running.is_some()) + never_started.len();
-        self.requeue(never_started);
+        let (running, unknown) = w.take_sent();
+        w.kill(KillReason::Protocol);
+        self.in_flight -= usize::from(running.is_some()) + unknown.len();
         if let Some(call) = running {
-            call.completion.complete(Err(FutureError::Protocol(error)));
+            call.completion
+                .complete(Err(FutureError::Protocol(error.clone())));
+        }
+        for call in unknown {
+            let lost = FutureError::Protocol(format!(
+                "the worker process was sent this task, then wrote bytes that are not a frame \
+                 ({error}), so whether the task started is unknown"
+            ));
+            self.attempt_lost(call, lost, RetryCause::WorkerDeath);
         }
     }
 
@@ -642,9 +656,10 @@ impl Manager {
             return;
         };
         let _ = self.poll.registry().deregister(&mut w.stream);
+        let killed = w.kill_reason_for_running();
         let (running, never_started) = w.take_sent();
         self.in_flight -= usize::from(running.is_some()) + never_started.len();
-        let sent_with_it = if w.killed == Some(KillReason::Requested) {
+        let sent_with_it = if killed == Some(KillReason::Requested) {
             never_started
         } else {
             self.requeue(never_started);
@@ -652,16 +667,13 @@ impl Manager {
         };
         let retired = w.budget == Some(0) && running.is_none();
         let exit_sent = w.exit_deadline.is_some();
-        let asked = matches!(
-            w.killed,
-            Some(KillReason::Requested | KillReason::ExitGrace)
-        );
+        let asked = matches!(killed, Some(KillReason::Requested | KillReason::ExitGrace));
         let dying = DyingWorker {
             child: w.child,
             pid: w.pid,
             running,
             sent_with_it,
-            killed: w.killed,
+            killed,
             ready: w.ready,
             asked: exit_sent || retired || asked || self.broken,
             since: Instant::now(),
@@ -722,23 +734,20 @@ impl Manager {
             (Some(limit), true) => FutureError::TaskTimedOut { limit, pid: d.pid },
             _ => FutureError::WorkerDied(exit),
         };
-        if d.killed == Some(KillReason::Cancelled) {
-            if let Some(call) = d.running {
-                // Asked to stop and killed after the grace period: it ends as cancelled, as a
-                // task that returned `Cancelled` would.
-                call.completion.finish_cancelled();
-            }
-        } else if let Some(call) = d.running {
-            // Deaths of the task's own making (a crash, a closed socket, its time limit) may be
-            // retried; an end the program asked for (terminate, kill) or a broken pool not.
-            let policy = call.retry.or(self.shared.config.retry);
-            let retry = match (policy, d.killed) {
-                _ if self.broken => false,
-                (Some(p), None | Some(KillReason::Lingering)) => p.retries_worker_deaths(),
-                (Some(p), Some(KillReason::TaskTimeout)) => p.retries_task_timeouts(),
-                _ => false,
+        if let Some(call) = d.running {
+            // Deaths of the task's own making (a crash, a closed socket, its time limit), or a
+            // kill aimed at a task that had just ended, may be retried; an end the program
+            // asked for (terminate, kill, a cancel) or a broken pool not.
+            let cause = match d.killed {
+                _ if self.broken => RetryCause::Never,
+                None | Some(KillReason::Lingering | KillReason::Overtaken) => {
+                    RetryCause::WorkerDeath
+                }
+                Some(KillReason::TaskTimeout) => RetryCause::TaskTimeout,
+                Some(KillReason::Cancelled) => RetryCause::Cancelled,
+                _ => RetryCause::Never,
             };
-            self.attempt_lost(call, error.clone(), retry);
+            self.attempt_lost(call, error.clone(), cause);
         }
         for call in d.sent_with_it {
             call.completion.complete(Err(error.clone()));
@@ -747,9 +756,24 @@ impl Manager {
 
     /// A task's attempt ended with its worker: it runs again if the retry policy allows one
     /// more attempt, else it fails, naming what the attempts cost when there were several.
-    fn attempt_lost(&mut self, mut call: PendingCall, error: FutureError, retry: bool) {
+    ///
+    /// A task whose token is cancelled is asked to stop: whatever ended its worker (the
+    /// grace period's kill, or a crash meanwhile), it ends as cancelled, as a task that
+    /// returned `Cancelled` would, and never runs again.
+    fn attempt_lost(&mut self, mut call: PendingCall, error: FutureError, cause: RetryCause) {
+        if cause == RetryCause::Cancelled
+            || call.token.as_ref().is_some_and(CancelToken::is_cancelled)
+        {
+            call.completion.finish_cancelled();
+            return;
+        }
         call.attempts_lost += 1;
         let policy = call.retry.or(self.shared.config.retry);
+        let retry = policy.is_some_and(|p| match cause {
+            RetryCause::WorkerDeath => p.retries_worker_deaths(),
+            RetryCause::TaskTimeout => p.retries_task_timeouts(),
+            RetryCause::Cancelled | RetryCause::Never => false,
+        });
         let allowed = policy.map_or(1, |p| p.max_attempts());
         if retry && call.attempts_lost < allowed {
             // A retry is a deliberate new attempt: to the front, for the next free worker.
@@ -759,7 +783,6 @@ impl Manager {
         let error = if call.attempts_lost > 1 {
             FutureError::RetriesExhausted {
                 attempts: call.attempts_lost,
-                workers_lost: call.attempts_lost,
                 last: Box::new(error),
             }
         } else {
@@ -798,8 +821,7 @@ impl Manager {
         }
         for slot in 0..self.workers.len() {
             if let Some(w) = self.workers[slot].as_mut() {
-                if !w.closing {
-                    w.closing = true;
+                if !w.closing() {
                     w.exit_deadline = Some(Instant::now() + EXIT_GRACE);
                     let mut exit = Vec::new();
                     ToWorker::Exit.encode(&mut exit);
@@ -812,7 +834,6 @@ impl Manager {
 
     fn signal_all(&mut self, signal: i32) {
         for w in self.workers.iter_mut().flatten() {
-            w.closing = true;
             w.killed.get_or_insert(KillReason::Requested);
             // SAFETY: `kill` takes plain integers; the pid is our own unreaped child (reaping
             // happens only in `reap_dying`, after which the worker is gone from every list), so
@@ -881,9 +902,7 @@ impl Manager {
                 None
             };
             if let Some(reason) = reason {
-                w.killed = Some(reason);
-                w.closing = true;
-                let _ = w.child.kill();
+                w.kill(reason);
             }
         }
     }
@@ -914,11 +933,7 @@ impl Manager {
         for w in self.workers.iter_mut().flatten() {
             let (running, never_started) = w.take_sent();
             fail_all(running.into_iter().chain(never_started), &broken);
-            w.closing = true;
-            if w.killed.is_none() {
-                w.killed = Some(KillReason::Requested);
-                let _ = w.child.kill();
-            }
+            w.kill(KillReason::Requested);
         }
         for d in &mut self.dying {
             fail_all(
@@ -954,6 +969,20 @@ impl Drop for Manager {
         *self.shared.finished.lock() = true;
         self.shared.finished_cond.notify_all();
     }
+}
+
+/// What ended a task's attempt with its worker, for its retry policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RetryCause {
+    /// The worker died (a crash, a closed socket, an outside kill) or was killed for a task
+    /// that had just ended: retried if the policy retries worker deaths.
+    WorkerDeath,
+    /// The task ran past `task_timeout`: retried if the policy retries timeouts.
+    TaskTimeout,
+    /// The task was asked to stop through its token: never retried, it ends as cancelled.
+    Cancelled,
+    /// The program ended the worker on purpose, or the pool broke: never retried.
+    Never,
 }
 
 /// The identity every worker must match.

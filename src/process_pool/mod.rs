@@ -296,7 +296,7 @@ impl ProcessPoolBuilder {
     ///     .build()
     ///     .unwrap();
     /// let err = pool.submit(poison, ()).unwrap().into_result().unwrap_err();
-    /// assert!(matches!(err, FutureError::RetriesExhausted { attempts: 3, workers_lost: 3, .. }));
+    /// assert!(matches!(err, FutureError::RetriesExhausted { attempts: 3, .. }));
     /// ```
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);

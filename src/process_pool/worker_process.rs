@@ -47,6 +47,10 @@ pub(super) enum KillReason {
     /// Its running task's token was cancelled and the task had not returned after the grace
     /// period.
     Cancelled,
+    /// Killed for a running task's deadline (its time limit, a cancel's grace period), but
+    /// that task had ended meanwhile and the worker's next task had started: the next task
+    /// dies through no fault of its own, as in any worker death.
+    Overtaken,
 }
 
 /// What a worker's frames may not do: a result or a start out of order.
@@ -61,10 +65,11 @@ pub(super) struct WorkerProcess {
     pub(super) spawned_at: Instant,
     /// Handshake answered; tasks may be sent.
     pub(super) ready: bool,
-    /// `Exit` sent, a retirement due, or a kill sent: no more tasks.
-    pub(super) closing: bool,
     /// Set once the manager killed it, with the reason.
     pub(super) killed: Option<KillReason>,
+    /// The task a kill for a task's deadline (`TaskTimeout`, `Cancelled`) was aimed at: its
+    /// running task at the moment of the kill.
+    pub(super) killed_for: Option<u64>,
     /// When a worker told to exit is killed instead.
     pub(super) exit_deadline: Option<Instant>,
     pub(super) inbuf: FrameBuffer,
@@ -129,8 +134,8 @@ impl WorkerProcess {
             stream,
             spawned_at: now,
             ready: false,
-            closing: false,
             killed: None,
+            killed_for: None,
             exit_deadline: None,
             inbuf: FrameBuffer::new(),
             out: hello,
@@ -189,9 +194,36 @@ impl WorkerProcess {
         }
     }
 
+    /// Told to exit or killed: it takes no more tasks.
+    pub(super) fn closing(&self) -> bool {
+        self.killed.is_some() || self.exit_deadline.is_some()
+    }
+
+    /// Kills it for `reason`, once (a later reason does not replace the first).
+    pub(super) fn kill(&mut self, reason: KillReason) {
+        if self.killed.is_none() {
+            self.killed = Some(reason);
+            self.killed_for = self.tasks.running_id();
+            let _ = self.child.kill();
+        }
+    }
+
+    /// Why it was killed, as its running task sees it: a kill aimed at an earlier task that
+    /// had ended meanwhile is [`KillReason::Overtaken`] for the one running now.
+    pub(super) fn kill_reason_for_running(&self) -> Option<KillReason> {
+        match self.killed {
+            Some(KillReason::TaskTimeout | KillReason::Cancelled)
+                if self.tasks.running_id() != self.killed_for =>
+            {
+                Some(KillReason::Overtaken)
+            }
+            reason => reason,
+        }
+    }
+
     /// Whether it takes tasks at all (answered the handshake, not closing or killed).
     pub(super) fn accepts_tasks(&self) -> bool {
-        self.ready && !self.closing && self.killed.is_none() && self.budget != Some(0)
+        self.ready && !self.closing() && self.budget != Some(0)
     }
 
     /// Tasks sent and not finished.
@@ -280,6 +312,11 @@ impl WorkerProcess {
 }
 
 impl SentTasks {
+    /// The id of the task it runs, if one runs.
+    fn running_id(&self) -> Option<u64> {
+        self.sent.front().filter(|_| self.running).map(|c| c.id)
+    }
+
     /// `Started { id }`: the oldest waiting task becomes the running one.
     pub(super) fn started(
         &mut self,
@@ -352,4 +389,77 @@ pub(super) struct DyingWorker {
     pub(super) asked: bool,
     /// When its socket ended.
     pub(super) since: Instant,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FutureError;
+    use crate::remote::pending::Completion;
+    use std::time::Duration;
+
+    struct NoCompletion;
+
+    impl Completion for NoCompletion {
+        fn start(&self) -> bool {
+            true
+        }
+        fn complete(self: Box<Self>, _: Result<&[u8], FutureError>) {}
+        fn cancel(self: Box<Self>) {}
+        fn finish_cancelled(self: Box<Self>) {}
+    }
+
+    /// A worker running a process that ends at once, with tasks 1 and 2 sent and 1 started.
+    fn worker_running_task_1() -> WorkerProcess {
+        let child = std::process::Command::new("true").spawn().unwrap();
+        let (stream, _peer) = UnixStream::pair().unwrap();
+        let mut w = WorkerProcess::new(child, stream, Vec::new(), None);
+        for id in [1, 2] {
+            w.push(
+                id,
+                PendingCall::new(Vec::new(), Box::new(NoCompletion)),
+                None,
+            );
+        }
+        w.tasks.started(1, Duration::from_secs(1)).unwrap();
+        w
+    }
+
+    // A kill for a task's deadline blames that task while it still runs.
+    #[test]
+    fn a_deadline_kill_blames_the_task_it_was_aimed_at() {
+        for reason in [KillReason::TaskTimeout, KillReason::Cancelled] {
+            let mut w = worker_running_task_1();
+            w.kill(reason);
+            assert_eq!(w.kill_reason_for_running(), Some(reason));
+            let _ = w.child.wait();
+        }
+    }
+
+    // The worker had finished task 1 and started task 2 when the kill aimed at task 1 landed
+    // (their frames unread at the time): task 2 dies with the worker, not of task 1's deadline.
+    #[test]
+    fn a_deadline_kill_overtaken_by_the_next_task_is_not_that_tasks_fault() {
+        for reason in [KillReason::TaskTimeout, KillReason::Cancelled] {
+            let mut w = worker_running_task_1();
+            w.kill(reason);
+            w.tasks.finished(1).unwrap();
+            w.tasks.started(2, Duration::from_secs(1)).unwrap();
+            assert_eq!(w.kill_reason_for_running(), Some(KillReason::Overtaken));
+            assert!(w.closing() && !w.accepts_tasks());
+            let _ = w.child.wait();
+        }
+    }
+
+    // A kill for another reason stays what it is, whatever runs.
+    #[test]
+    fn other_kills_keep_their_reason() {
+        let mut w = worker_running_task_1();
+        w.kill(KillReason::Protocol);
+        w.kill(KillReason::TaskTimeout);
+        w.tasks.finished(1).unwrap();
+        w.tasks.started(2, Duration::from_secs(1)).unwrap();
+        assert_eq!(w.kill_reason_for_running(), Some(KillReason::Protocol));
+        let _ = w.child.wait();
+    }
 }
