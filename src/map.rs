@@ -469,7 +469,8 @@ impl<R: Send + 'static> Iterator for Map<'_, R> {
         let timeout = self
             .deadline
             .map(|d| d.saturating_duration_since(Instant::now()));
-        match f.exception(timeout) {
+        // Waits without copying a failure out: `into_result` hands over the outcome.
+        match f.wait_finished(timeout) {
             Err(FutureError::Timeout) => {
                 f.cancel();
                 self.cancel_all();

@@ -341,7 +341,7 @@ impl<T> Future<T> {
 
     /// Waits like [`result`](Future::result) until the future ends, without lending the value:
     /// `Ok` once it finished (with a value or a failure).
-    fn wait_finished(&self, timeout: Option<Duration>) -> Result<(), FutureError> {
+    pub(crate) fn wait_finished(&self, timeout: Option<Duration>) -> Result<(), FutureError> {
         match self.wait_ended(timeout)? {
             FINISHED => Ok(()),
             CANCELLED | NOTIFIED => Err(FutureError::Cancelled),

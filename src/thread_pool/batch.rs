@@ -90,7 +90,16 @@ where
     }
 
     /// Item `i`'s input, if it is still pending and the batch is not stopped; marks it running.
+    ///
+    /// A cancelled token stops the batch here, at every claim (a worker's or a reader's): its
+    /// `cancel` raises the flag (waking the running items) before it stops the batch, and an
+    /// item that saw the flag must not find another one still claimable. Called with no lock
+    /// held, as `stop` takes the wait lock.
     fn claim(&self, i: usize) -> Option<A> {
+        if self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+            self.stop(FutureError::Cancelled);
+            return None;
+        }
         let mut slot = self.slots[i].lock();
         if !matches!(*slot, ItemSlot::Pending(_)) || self.stopped.load(Ordering::Acquire) {
             return None;
@@ -103,13 +112,6 @@ where
 
     /// The next item in input order that this thread wins, or `None` at the end or a stop.
     fn claim_next(&self) -> Option<(usize, A)> {
-        // A cancelled token stops the batch here too: its `cancel` raises the flag (waking
-        // the running items) before it stops the batch, and an item that saw the flag must
-        // not find the next one still claimable.
-        if self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
-            self.stop(FutureError::Cancelled);
-            return None;
-        }
         while !self.stopped.load(Ordering::Acquire) {
             // ORDERING: the counter only spreads indices; each slot's lock decides its claim.
             let i = self.next.fetch_add(1, Ordering::Relaxed);
