@@ -151,7 +151,6 @@ fn comm_main(started: crossbeam_channel::Sender<Result<&'static Runtime, MpiPool
         default_liveness,
         next_check: now,
         lost: None,
-        stray_replies: 0,
         forwards: HashMap::new(),
     };
     comm.run();
@@ -421,8 +420,6 @@ struct Comm {
     next_check: Instant,
     /// The first rank lost, as the error later executors get.
     lost: Option<MpiPoolError>,
-    /// Replies still to come for a handshake abandoned because a rank was lost.
-    stray_replies: usize,
     /// Tasks under a token on a rank, by id: the rank's index and what forwards a cancel.
     forwards: HashMap<u64, (usize, Arc<ForwardCancel>)>,
 }
@@ -579,14 +576,8 @@ impl Comm {
             session.fail_queue(&broken);
         }
         if let Some(h) = self.handshake.take() {
-            // The other ranks' replies to this abandoned handshake still come.
-            let ranks = &self.ranks;
-            self.stray_replies += h
-                .answered
-                .iter()
-                .zip(ranks)
-                .filter(|(answered, rank)| !**answered && !rank.lost)
-                .count();
+            // The other ranks' replies to this abandoned handshake still come: once a rank
+            // is lost no handshake starts again, so `answered` ignores every later reply.
             h.opening.shared.close();
             let _ = h.opening.reply.send(Err(error.clone()));
         }
@@ -858,9 +849,8 @@ impl Comm {
         init_failed: Option<String>,
     ) -> Result<(), String> {
         let Some(h) = self.handshake.as_mut() else {
-            if self.stray_replies > 0 {
-                // A reply to a handshake abandoned when a rank was lost.
-                self.stray_replies -= 1;
+            if self.lost.is_some() {
+                // A reply to the handshake abandoned when a rank was lost (no other starts).
                 return Ok(());
             }
             return Err("a handshake reply outside a handshake".into());

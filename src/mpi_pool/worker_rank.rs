@@ -127,15 +127,33 @@ struct RankCancels {
 impl RankCancels {
     /// The communication thread: cancels in `batch` for the running task cancel its token now;
     /// the others are kept for their task's start.
+    ///
+    /// Cancelling a token runs code of the program's (callbacks of tasks submitted under it,
+    /// child tokens), so it happens on a thread of its own, with no lock held: the
+    /// communication thread answers rank 0's pings at once, whatever that code does.
     fn note(cancels: &Mutex<RankCancels>, batch: &[u8]) {
-        for body in split_frames(batch).flatten() {
-            if let Ok(ToWorker::Cancel { id }) = ToWorker::decode(body) {
+        for id in split_frames(batch)
+            .flatten()
+            .filter_map(ToWorker::cancel_id)
+        {
+            let running = {
                 let mut c = cancels.lock();
                 match &c.running {
-                    Some((running, token)) if *running == id => token.cancel(),
+                    Some((running, token)) if *running == id => Some(token.clone()),
                     _ => {
                         c.requested.insert(id);
+                        None
                     }
+                }
+            };
+            if let Some(token) = running {
+                let cancel = token.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("cf-mpi-cancel".into())
+                    .spawn(move || cancel.cancel());
+                if spawned.is_err() {
+                    // No thread to spare: cancel here rather than not at all.
+                    token.cancel();
                 }
             }
         }

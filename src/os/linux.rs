@@ -17,9 +17,10 @@ pub(super) fn executable_path() -> io::Result<PathBuf> {
 /// The kernel sends SIGKILL when the thread that started this worker ends, which is the pool's
 /// manager thread: it lives as long as the pool, and its process's exit ends it.
 pub(super) fn die_with_parent(parent: u32) {
-    // SAFETY: plain integer arguments; PR_SET_PDEATHSIG only sets a flag on this process.
+    // SAFETY: prctl is variadic and reads its second argument as an `unsigned long`, which is
+    // what is passed; PR_SET_PDEATHSIG only sets a flag on this process.
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
     }
     // The parent may have died before the flag was set.
     super::exit_if_orphaned(parent);

@@ -16,33 +16,24 @@
 mod elf;
 mod macho;
 
+// One file per OS, each compiled as `this_os` where it applies: every condition is written once.
 #[cfg(target_os = "freebsd")]
-mod freebsd;
+#[path = "freebsd.rs"]
+mod this_os;
 #[cfg(any(target_os = "linux", target_os = "android"))]
-mod linux;
+#[path = "linux.rs"]
+mod this_os;
 #[cfg(target_vendor = "apple")]
-mod macos;
+#[path = "macos.rs"]
+mod this_os;
 #[cfg(not(any(
     target_os = "linux",
     target_os = "android",
     target_os = "freebsd",
     target_vendor = "apple"
 )))]
-mod other_unix;
-
-#[cfg(target_os = "freebsd")]
-use self::freebsd as this_os;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use self::linux as this_os;
-#[cfg(target_vendor = "apple")]
-use self::macos as this_os;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_vendor = "apple"
-)))]
-use self::other_unix as this_os;
+#[path = "other_unix.rs"]
+mod this_os;
 
 use std::io::{self, Read, Seek};
 use std::path::PathBuf;

@@ -17,7 +17,7 @@ use crate::cancel::CancelToken;
 use crate::remote::frame::{FrameBuffer, ToWorker, READ_CHUNK};
 use parking_lot::{Condvar, Mutex};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 /// The watcher thread and the pipe that ends its watches.
@@ -97,7 +97,7 @@ impl CancelWatch {
 fn cancel_requested(inbuf: &FrameBuffer, id: u64) -> bool {
     inbuf
         .frames_ahead()
-        .any(|body| matches!(ToWorker::decode(body), Ok(ToWorker::Cancel { id: c }) if c == id))
+        .any(|body| ToWorker::cancel_id(body) == Some(id))
 }
 
 /// The watcher thread: waits for a watch, reads the socket while it lasts, parks between.
@@ -176,20 +176,11 @@ fn drain(fd: RawFd) {
     while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
 }
 
-/// A close-on-exec pipe whose read end does not block.
+/// The wake-up pipe: a socket pair, which std creates close-on-exec atomically (a task that
+/// starts a process on another thread never passes it on), with a read end that does not
+/// block.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` is a live array of two descriptors for `pipe` to fill.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `pipe` succeeded, so both descriptors are open and owned by nobody else.
-    let (rx, tx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    for fd in [rx.as_raw_fd(), tx.as_raw_fd()] {
-        // SAFETY: fcntl on descriptors this function owns, with integer arguments.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-    // SAFETY: as above.
-    unsafe { libc::fcntl(rx.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-    Ok((rx, tx))
+    let (rx, tx) = std::os::unix::net::UnixStream::pair()?;
+    rx.set_nonblocking(true)?;
+    Ok((rx.into(), tx.into()))
 }

@@ -374,6 +374,18 @@ fn split_tag(body: &[u8]) -> Result<(u8, Body<'_>), FrameError> {
 }
 
 impl<'a> ToWorker<'a> {
+    /// The task id of a `Cancel` frame body; `None` for any other frame, which it does not
+    /// decode (the threads that listen for cancels look at every frame that goes by).
+    pub(crate) fn cancel_id(body: &[u8]) -> Option<u64> {
+        if body.first() != Some(&CANCEL) {
+            return None;
+        }
+        match ToWorker::decode(body) {
+            Ok(ToWorker::Cancel { id }) => Some(id),
+            _ => None,
+        }
+    }
+
     /// Decodes one frame body (without its length prefix).
     pub(crate) fn decode(body: &'a [u8]) -> Result<Self, FrameError> {
         let (tag, mut b) = split_tag(body)?;
