@@ -605,7 +605,7 @@ impl Comm {
                 return moved;
             }
             for mut work in batch {
-                if !work.completion.start() {
+                if !work.start() {
                     continue; // cancelled meanwhile
                 }
                 let rank = self

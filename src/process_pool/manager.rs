@@ -367,7 +367,7 @@ impl Manager {
                 call.completion.finish_cancelled();
                 return false;
             }
-        } else if !call.completion.start() {
+        } else if !call.start() {
             return false;
         }
         call.marked_running = true;

@@ -404,6 +404,7 @@ mod tests {
         fn start(&self) -> bool {
             true
         }
+        fn cancel_pending(&self) {}
         fn complete(self: Box<Self>, _: Result<&[u8], FutureError>) {}
         fn cancel(self: Box<Self>) {}
         fn finish_cancelled(self: Box<Self>) {}

@@ -257,15 +257,9 @@ pub(crate) fn submit_one<Q: Outbox + ?Sized, A: Payload, R: Payload>(
     }
     match encode_task(portable, &arg) {
         Ok(frame) => {
-            let call = PendingCall::new(
-                frame,
-                Box::new(Single {
-                    promise,
-                    token: token.cloned(),
-                }),
-            )
-            .with_token(token.cloned())
-            .with_retry(retry);
+            let call = PendingCall::new(frame, Box::new(Single { promise }))
+                .with_token(token.cloned())
+                .with_retry(retry);
             if let Err(refused) = outbox.enqueue(call, slot) {
                 return Err(TrySubmitError::new(refused, arg));
             }
@@ -316,10 +310,7 @@ pub(crate) fn submit_cancellable<Q: Outbox + ?Sized, A: Payload, R: Payload>(
     }
     match encode_task(portable, &arg) {
         Ok(frame) => {
-            let single = CancellableSingle {
-                promise,
-                token: token.clone(),
-            };
+            let single = CancellableSingle { promise };
             let call = PendingCall::new(frame, Box::new(single)).with_token(Some(token.clone()));
             outbox.enqueue(call, slot)?;
             register(Some(token), target);
@@ -359,10 +350,7 @@ fn submit_chunk<Q: Outbox + ?Sized, A: Payload, R: Payload>(
     }
     match encode_task(portable, &chunk) {
         Ok(frame) => {
-            let chunk = Chunk {
-                items: promises,
-                token: token.cloned(),
-            };
+            let chunk = Chunk { items: promises };
             let call = PendingCall::new(frame, Box::new(chunk))
                 .with_token(token.cloned())
                 .with_retry(retry);

@@ -52,6 +52,18 @@ impl PendingCall {
         self.token = token;
         self
     }
+
+    /// Marks its future(s) running as it is sent to a worker; `false` if it is dropped
+    /// unsent: everything was cancelled, or its token is. `cancel` raises the token's flag
+    /// before it reaches the pending futures, so a dispatch in between checks it here, and the
+    /// futures are cancelled (and acknowledged) now.
+    pub(crate) fn start(&self) -> bool {
+        if self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+            self.completion.cancel_pending();
+            return false;
+        }
+        self.completion.start()
+    }
 }
 
 /// The type-erased completion side of a task, so one manager serves every result type.
@@ -59,6 +71,10 @@ pub(crate) trait Completion: Send {
     /// Marks the future(s) running as the task is sent to a worker (after which `cancel` fails,
     /// as in Python); `false` if everything was cancelled, so the task is dropped unsent.
     fn start(&self) -> bool;
+
+    /// Cancels the pending future(s) and acknowledges it, as `start` on cancelled futures
+    /// would: the call's token is cancelled, so it is dropped unsent.
+    fn cancel_pending(&self);
 
     /// Completes the future(s) with the worker's output bytes or an error. Futures that were
     /// cancelled meanwhile keep their cancellation.
@@ -72,26 +88,18 @@ pub(crate) trait Completion: Send {
     fn finish_cancelled(self: Box<Self>);
 }
 
-/// Whether a call under `token` may start: not if the token is cancelled. `cancel` raises the
-/// flag before it reaches the pending futures, so a dispatch in between checks it here, and
-/// the futures are cancelled (and acknowledged) now.
-fn may_start(token: Option<&CancelToken>) -> bool {
-    !token.is_some_and(CancelToken::is_cancelled)
-}
-
-/// One `submit` (or one `map` item): one future, and the token it runs under, if any.
+/// One `submit` (or one `map` item): one future.
 pub(crate) struct Single<R> {
     pub(crate) promise: Promise<R>,
-    pub(crate) token: Option<CancelToken>,
 }
 
 impl<R: Payload> Completion for Single<R> {
     fn start(&self) -> bool {
-        if !may_start(self.token.as_ref()) {
-            self.promise.cancel_pending();
-            return false;
-        }
         self.promise.start()
+    }
+
+    fn cancel_pending(&self) {
+        self.promise.cancel_pending();
     }
 
     fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
@@ -116,16 +124,15 @@ impl<R: Payload> Completion for Single<R> {
 /// One `submit_cancellable`: one future, ended as cancelled if the task returned `Cancelled`.
 pub(crate) struct CancellableSingle<R> {
     pub(crate) promise: Promise<R>,
-    pub(crate) token: CancelToken,
 }
 
 impl<R: Payload> Completion for CancellableSingle<R> {
     fn start(&self) -> bool {
-        if !may_start(Some(&self.token)) {
-            self.promise.cancel_pending();
-            return false;
-        }
         self.promise.start()
+    }
+
+    fn cancel_pending(&self) {
+        self.promise.cancel_pending();
     }
 
     fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
@@ -154,19 +161,18 @@ impl<R: Payload> Completion for CancellableSingle<R> {
 /// One `map` chunk: a future per item, each completed from its own outcome.
 pub(crate) struct Chunk<R> {
     pub(crate) items: Vec<Promise<R>>,
-    pub(crate) token: Option<CancelToken>,
 }
 
 impl<R: Payload> Completion for Chunk<R> {
     fn start(&self) -> bool {
-        if !may_start(self.token.as_ref()) {
-            for p in &self.items {
-                p.cancel_pending();
-            }
-            return false;
-        }
         // Every item must be acknowledged, so no short-circuit.
         self.items.iter().fold(false, |any, p| p.start() | any)
+    }
+
+    fn cancel_pending(&self) {
+        for p in &self.items {
+            p.cancel_pending();
+        }
     }
 
     fn complete(self: Box<Self>, outcome: Result<&[u8], FutureError>) {
