@@ -27,16 +27,16 @@ use super::backoff::{precise_sleeps, Backoff};
 use super::liveness::{self, host_name, LivenessMessage, LivenessVerdict, RankPulse, CONTROL_TAG};
 use super::TAG;
 use crate::error::{BrokenExecutor, FutureError, MpiPoolError};
-use crate::remote::forward::ForwardCancel;
+use crate::remote::forward::{CancelRequests, ForwardCancel};
 use crate::remote::frame::{self, split_frames, FromWorker, ToWorker};
 use crate::remote::outbox::{Intake, Outbox};
 use crate::remote::pending::{fail_all, PendingCall};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use parking_lot::{Condvar, MappedMutexGuard, Mutex, MutexGuard};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -151,7 +151,6 @@ fn comm_main(started: crossbeam_channel::Sender<Result<&'static Runtime, MpiPool
         default_liveness,
         next_check: now,
         lost: None,
-        forwards: HashMap::new(),
     };
     comm.run();
     if let Some(lost) = comm.lost.take() {
@@ -257,13 +256,6 @@ impl MpiSession {
         }
     }
 
-    /// A task's token was cancelled while the task is on a rank (called by the token, on the
-    /// cancelling thread): the communication thread sends the rank `Cancel`.
-    fn request_cancel(&self, id: u64) {
-        self.cancel_requests.lock().push(id);
-        self.rt.wake();
-    }
-
     pub(crate) fn workers(&self) -> usize {
         self.rt.workers
     }
@@ -326,11 +318,26 @@ impl Outbox for MpiSession {
     }
 }
 
+impl CancelRequests for MpiSession {
+    /// The communication thread sends the rank `Cancel` (see `forward_cancels`).
+    fn request_cancel(&self, id: u64) {
+        self.cancel_requests.lock().push(id);
+        self.rt.wake();
+    }
+}
+
+/// A task on a rank, and what forwards its token's cancellation there, if it has a token.
+struct RankTask {
+    id: u64,
+    work: PendingCall,
+    forward: Option<Arc<ForwardCancel>>,
+}
+
 /// One worker rank as the communication thread sees it.
 struct Rank {
     /// Frames waiting to go out as the next message.
     out: Vec<u8>,
-    in_flight: VecDeque<(u64, PendingCall)>,
+    in_flight: VecDeque<RankTask>,
     /// When the oldest in-flight task became the one the rank runs (as far as rank 0 knows).
     front_since: Option<Instant>,
     /// Moving average of its task durations; `None` until a result came back.
@@ -420,8 +427,6 @@ struct Comm {
     next_check: Instant,
     /// The first rank lost, as the error later executors get.
     lost: Option<MpiPoolError>,
-    /// Tasks under a token on a rank, by id: the rank's index and what forwards a cancel.
-    forwards: HashMap<u64, (usize, Arc<ForwardCancel>)>,
 }
 
 impl Comm {
@@ -567,9 +572,8 @@ impl Comm {
             timeout,
         };
         eprintln!("concurrent-futures: {error}");
-        let failed: Vec<PendingCall> = rank.in_flight.drain(..).map(|(_, work)| work).collect();
+        let failed: Vec<PendingCall> = rank.in_flight.drain(..).map(|t| t.work).collect();
         self.in_flight -= failed.len();
-        self.forwards.retain(|_, (i, _)| *i != index);
         let broken = BrokenExecutor::new(error.to_string());
         fail_all(failed, &broken);
         if let Some(session) = &self.session {
@@ -620,33 +624,22 @@ impl Comm {
                 // A task under a token: the rank lets it read the token, and a cancel while it
                 // is on the rank is forwarded there (cooperatively: the rank is never killed).
                 let token = work.token.clone();
-                if token.is_some() {
+                let forward = token.as_ref().map(|_| {
                     frame::set_under_token(&mut work.frame);
-                }
+                    let requests: Weak<dyn CancelRequests> = Arc::downgrade(&session) as _;
+                    ForwardCancel::new(id, requests)
+                });
+                let target = forward.as_ref().map(ForwardCancel::target);
                 rank.out.extend_from_slice(&work.frame);
                 if rank.in_flight.is_empty() {
                     rank.front_since = Some(Instant::now());
                 }
-                rank.in_flight.push_back((id, work));
+                rank.in_flight.push_back(RankTask { id, work, forward });
                 self.in_flight += 1;
                 moved = true;
-                if let Some(token) = token {
-                    let index = self
-                        .ranks
-                        .iter()
-                        .position(|r| r.in_flight.back().is_some_and(|(last, _)| *last == id))
-                        .expect("the task was just queued to a rank");
-                    let requests = Arc::downgrade(&session);
-                    let forward = ForwardCancel::new(
-                        id,
-                        Box::new(move |id| {
-                            if let Some(session) = requests.upgrade() {
-                                session.request_cancel(id);
-                            }
-                        }),
-                    );
-                    let target = forward.target();
-                    self.forwards.insert(id, (index, forward));
+                if let (Some(token), Some(target)) = (token, target) {
+                    // Registered once the task is on the rank, so the request finds it there
+                    // (a token already cancelled calls back at once).
                     token.register(target);
                 }
             }
@@ -660,8 +653,12 @@ impl Comm {
         };
         let ids = std::mem::take(&mut *session.cancel_requests.lock());
         for id in ids {
-            if let Some((index, _)) = self.forwards.get(&id) {
-                ToWorker::Cancel { id }.encode(&mut self.ranks[*index].out);
+            let on = self
+                .ranks
+                .iter_mut()
+                .find(|r| r.in_flight.iter().any(|t| t.id == id));
+            if let Some(rank) = on {
+                ToWorker::Cancel { id }.encode(&mut rank.out);
             }
         }
     }
@@ -830,14 +827,15 @@ impl Comm {
     fn pop(&mut self, index: usize, id: u64) -> Result<PendingCall, String> {
         let rank = &mut self.ranks[index];
         match rank.in_flight.front() {
-            Some((front, _)) if *front == id => {
+            Some(front) if front.id == id => {
                 self.in_flight -= 1;
-                if let Some((_, forward)) = self.forwards.remove(&id) {
+                let task = rank.in_flight.pop_front().expect("front exists");
+                if let Some(forward) = &task.forward {
                     forward.retire();
                 }
-                Ok(rank.in_flight.pop_front().expect("front exists").1)
+                Ok(task.work)
             }
-            Some((front, _)) => Err(format!("result for task {id}, expected task {front}")),
+            Some(front) => Err(format!("result for task {id}, expected task {}", front.id)),
             None => Err(format!("result for task {id}, but none was sent")),
         }
     }
@@ -915,10 +913,9 @@ impl Comm {
             session.fail_queue(&broken);
         }
         for rank in &mut self.ranks {
-            fail_all(rank.in_flight.drain(..).map(|(_, work)| work), &broken);
+            fail_all(rank.in_flight.drain(..).map(|t| t.work), &broken);
         }
         self.in_flight = 0;
-        self.forwards.clear();
     }
 
     /// Tells every rank to exit and waits until each said `Bye`, on its way to `MPI_Finalize`

@@ -17,7 +17,7 @@
 use super::worker_process::{DyingWorker, KillReason, WorkerProcess, PER_WORKER};
 use crate::cancel::CancelToken;
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
-use crate::remote::forward::ForwardCancel;
+use crate::remote::forward::{CancelRequests, ForwardCancel};
 use crate::remote::frame::{self, FromWorker, ToWorker, PROTOCOL};
 use crate::remote::image::{ImageId, Portable};
 use crate::remote::outbox::{Intake, Outbox};
@@ -33,6 +33,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -101,6 +102,14 @@ struct State {
     start_error: Option<SubmitError>,
     /// Tasks on workers whose tokens were cancelled, for the manager to forward.
     cancel_requests: Vec<u64>,
+}
+
+impl CancelRequests for ProcessPoolShared {
+    /// The manager sends the worker `Cancel` (see `forward_cancels`).
+    fn request_cancel(&self, id: u64) {
+        self.state.lock().cancel_requests.push(id);
+        self.wake();
+    }
 }
 
 impl ProcessPoolShared {
@@ -176,13 +185,6 @@ impl ProcessPoolShared {
         }
     }
 
-    /// A task's token was cancelled while the task is on a worker (called by the token, on
-    /// the cancelling thread): the manager sends the worker `Cancel`.
-    fn request_cancel(&self, id: u64) {
-        self.state.lock().cancel_requests.push(id);
-        self.wake();
-    }
-
     pub(super) fn signal_workers(&self, signal: i32) {
         self.state.lock().signal = Some(signal);
         self.wake();
@@ -208,7 +210,7 @@ impl Outbox for ProcessPoolShared {
 }
 
 pub(super) struct Manager {
-    shared: std::sync::Arc<ProcessPoolShared>,
+    shared: Arc<ProcessPoolShared>,
     poll: Poll,
     /// Live workers by token (the slot index); a slot is free again once its worker's socket
     /// ended.
@@ -227,7 +229,7 @@ pub(super) struct Manager {
 }
 
 impl Manager {
-    pub(super) fn new(shared: std::sync::Arc<ProcessPoolShared>, poll: Poll) -> Self {
+    pub(super) fn new(shared: Arc<ProcessPoolShared>, poll: Poll) -> Self {
         Manager {
             shared,
             poll,
@@ -379,15 +381,8 @@ impl Manager {
         let token = call.token.clone();
         let forward = token.as_ref().map(|_| {
             frame::set_under_token(&mut call.frame);
-            let shared = std::sync::Arc::downgrade(&self.shared);
-            ForwardCancel::new(
-                id,
-                Box::new(move |id| {
-                    if let Some(shared) = shared.upgrade() {
-                        shared.request_cancel(id);
-                    }
-                }),
-            )
+            let requests: Weak<dyn CancelRequests> = Arc::downgrade(&self.shared) as _;
+            ForwardCancel::new(id, requests)
         });
         let target = forward.as_ref().map(ForwardCancel::target);
         let worker = self.workers[slot]

@@ -6,19 +6,27 @@ use crate::cancel::CancelTarget;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
+/// Where a transport collects the cancel requests of its dispatched tasks (called by the
+/// token, on the cancelling thread), for its own thread to send on as `Cancel` frames.
+pub(crate) trait CancelRequests: Send + Sync {
+    /// The token of task `id`, on a worker, was cancelled.
+    fn request_cancel(&self, id: u64);
+}
+
 /// Tells a transport that the token of task `id`, dispatched to a worker, was cancelled.
 pub(crate) struct ForwardCancel {
     id: u64,
     live: AtomicBool,
-    notify: Box<dyn Fn(u64) + Send + Sync>,
+    /// Weak: a token that outlives the pool does not keep the pool's state alive.
+    requests: Weak<dyn CancelRequests>,
 }
 
 impl ForwardCancel {
-    pub(crate) fn new(id: u64, notify: Box<dyn Fn(u64) + Send + Sync>) -> Arc<ForwardCancel> {
+    pub(crate) fn new(id: u64, requests: Weak<dyn CancelRequests>) -> Arc<ForwardCancel> {
         Arc::new(ForwardCancel {
             id,
             live: AtomicBool::new(true),
-            notify,
+            requests,
         })
     }
 
@@ -35,7 +43,9 @@ impl ForwardCancel {
 
 impl CancelTarget for ForwardCancel {
     fn on_cancel(self: Arc<Self>) {
-        (self.notify)(self.id);
+        if let Some(requests) = self.requests.upgrade() {
+            requests.request_cancel(self.id);
+        }
     }
 
     fn is_live(&self) -> bool {
