@@ -14,7 +14,7 @@
 //! lingering) is the poll's timeout. Which task a dead worker was running is exact: see
 //! `worker_process.rs`.
 
-use super::worker_process::{DyingWorker, KillReason, WorkerProcess, PER_WORKER};
+use super::worker_process::{DyingWorker, KillReason, WorkerProcess};
 use crate::cancel::CancelToken;
 use crate::error::{BrokenExecutor, FutureError, SubmitError, WorkerExit};
 use crate::remote::forward::{CancelRequests, ForwardCancel};
@@ -295,7 +295,6 @@ impl Manager {
     /// tasks go to whichever worker is free first, instead of waiting behind a busy worker's
     /// current task while another worker idles.
     fn dispatch(&mut self) -> (bool, Option<i32>) {
-        let window = self.shared.config.max_workers * PER_WORKER;
         loop {
             let (queued, shutdown, signal, start) = {
                 let mut st = self.shared.state.lock();
@@ -321,7 +320,8 @@ impl Manager {
                 .count();
             let mut skipped = 0;
             let mut waiting = queued;
-            while self.in_flight < window && waiting > 0 {
+            // It stops when no worker has room: each holds at most `PER_WORKER` (`has_room`).
+            while waiting > 0 {
                 let Some(slot) = self.pick_worker(waiting > ready) else {
                     break;
                 };

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// Tasks sent ahead to one worker whose tasks are short: the one it runs and the next, so it
 /// does not idle for a round trip between them.
-pub(super) const PER_WORKER: usize = 2;
+const PER_WORKER: usize = 2;
 
 /// Tasks shorter than this (on average) are worth sending ahead. Longer ones are sent one at a
 /// time, so a task never waits behind a long one while another worker is free (CPython's
